@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ivshmem-vfio-pci migration stream format.
+ *
+ * The STOP_COPY data fd of ivshmem-vfio-pci produces, and the RESUMING data
+ * fd consumes, one stream in this format.  It is shared by the driver, the
+ * selftests and any tool that wants to inspect or produce device state.
+ *
+ * Layout (all integers little-endian, all structures naturally aligned with
+ * explicit sizes and no implicit padding):
+ *
+ *   struct ivm_stream_header
+ *   struct ivm_record_header  type IVM_REC_REGS, length 8
+ *   struct ivm_regs_payload
+ *   struct ivm_record_header  type IVM_REC_MEM, offset 0, length L0
+ *   L0 bytes of BAR2 memory starting at offset 0
+ *   ...                       further IVM_REC_MEM records, contiguous and in
+ *                             ascending order, together covering all of BAR2
+ *   struct ivm_record_header  type IVM_REC_END, length 8
+ *   struct ivm_end_payload    CRC32C of every byte before this END record
+ *
+ * See Documentation/ivshmem-vfio-pci.rst for the validation rules.
+ */
+#ifndef _UAPI_LINUX_IVSHMEM_VFIO_MIG_H
+#define _UAPI_LINUX_IVSHMEM_VFIO_MIG_H
+
+#include <linux/types.h>
+
+/* "IVMS" read as a little-endian u32 */
+#define IVM_STREAM_MAGIC	0x534d5649U
+#define IVM_STREAM_VERSION	1
+
+/* Largest payload of one IVM_REC_MEM record produced by the driver. */
+#define IVM_MEM_RECORD_MAX	(1U << 20)
+
+/**
+ * struct ivm_stream_header - first bytes of every stream
+ * @magic: IVM_STREAM_MAGIC
+ * @version: IVM_STREAM_VERSION
+ * @header_size: sizeof(struct ivm_stream_header)
+ * @flags: must be zero in version 1
+ * @vendor: PCI vendor ID of the source device
+ * @device: PCI device ID of the source device
+ * @revision: PCI revision ID of the source device
+ * @reserved0: must be zero
+ * @page_size: granularity of memory records (offsets and lengths of all but
+ *	the last IVM_REC_MEM record are multiples of it)
+ * @bar2_size: size in bytes of the source device's BAR2 (shared memory)
+ * @reserved1: must be zero
+ */
+struct ivm_stream_header {
+	__le32 magic;
+	__le16 version;
+	__le16 header_size;
+	__le32 flags;
+	__le16 vendor;
+	__le16 device;
+	__u8 revision;
+	__u8 reserved0[3];
+	__le32 page_size;
+	__le64 bar2_size;
+	__le64 reserved1;
+};
+
+enum ivm_record_type {
+	IVM_REC_REGS = 1,
+	IVM_REC_MEM = 2,
+	IVM_REC_END = 3,
+};
+
+/**
+ * struct ivm_record_header - precedes the payload of every record
+ * @type: enum ivm_record_type
+ * @flags: must be zero
+ * @offset: IVM_REC_MEM: byte offset in BAR2; zero for other records
+ * @length: payload bytes following this header
+ */
+struct ivm_record_header {
+	__le32 type;
+	__le32 flags;
+	__le64 offset;
+	__le64 length;
+};
+
+/**
+ * struct ivm_regs_payload - payload of IVM_REC_REGS
+ * @intrmask: the INTRMASK register (BAR0 offset 0)
+ * @intrstatus: the INTRSTATUS register (BAR0 offset 4)
+ */
+struct ivm_regs_payload {
+	__le32 intrmask;
+	__le32 intrstatus;
+};
+
+/**
+ * struct ivm_end_payload - payload of IVM_REC_END
+ * @crc32c: CRC32C (Castagnoli, seed ~0, final xor ~0) of all stream bytes
+ *	before the END record header
+ * @reserved: must be zero
+ */
+struct ivm_end_payload {
+	__le32 crc32c;
+	__le32 reserved;
+};
+
+#endif /* _UAPI_LINUX_IVSHMEM_VFIO_MIG_H */
