@@ -33,6 +33,12 @@
 /* Largest payload of one IVM_REC_MEM record produced by the driver. */
 #define IVM_MEM_RECORD_MAX	(1U << 20)
 
+/*
+ * Granularity of memory records: every IVM_REC_MEM record but the last has a
+ * length that is a multiple of it, so every record starts at a multiple of it.
+ */
+#define IVM_STREAM_PAGE_SIZE	4096U
+
 /**
  * struct ivm_stream_header - first bytes of every stream
  * @magic: IVM_STREAM_MAGIC
@@ -43,8 +49,7 @@
  * @device: PCI device ID of the source device
  * @revision: PCI revision ID of the source device
  * @reserved0: must be zero
- * @page_size: granularity of memory records (offsets and lengths of all but
- *	the last IVM_REC_MEM record are multiples of it)
+ * @page_size: IVM_STREAM_PAGE_SIZE, the granularity of memory records
  * @bar2_size: size in bytes of the source device's BAR2 (shared memory)
  * @reserved1: must be zero
  */

@@ -1,0 +1,965 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem-vfio-pci: device-independent VFIO migration v2 core.
+ *
+ * Lock order (outermost first):
+ *
+ *   state_mutex -> ivm_file.lock -> vdev->memory_lock -> access_lock
+ *   mmap_lock (user page fault) -> access_lock
+ *
+ * Rules that keep it deadlock free:
+ *  - Nothing copies to or from user memory under state_mutex.
+ *  - A device reset arrives with memory_lock held by the vfio-pci core; it
+ *    only try-locks state_mutex and never takes an ivm_file.lock.  When
+ *    state_mutex is busy, the reset is finished by whoever releases it.
+ *  - Data files copy to and from user memory under their own lock, but touch
+ *    the device only through a kernel bounce buffer inside memory_lock.
+ *  - The fault handler and BAR read/write never take state_mutex; they only
+ *    count themselves in access_count, which freezing waits for.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/crc32c.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/interval_tree.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "ivm_mig.h"
+
+/* Bytes moved between the device and the user per step of a data file. */
+#define IVM_BOUNCE_SIZE		(256 * 1024)
+
+enum ivm_file_kind {
+	IVM_FILE_SAVE,
+	IVM_FILE_RESUME,
+};
+
+/**
+ * struct ivm_file - a STOP_COPY or RESUMING data file
+ * @filp: the anon-inode file
+ * @mig: the device; only dereferenced while the file is not disabled
+ * @kind: enum ivm_file_kind
+ * @gen: mig->reset_gen when the file was created
+ * @lock: serialises reads or writes; protects @save, @parse and @bounce
+ * @disabled: the session ended; set under @lock, or without it by a reset
+ * @save: stream cursor of a save file
+ * @parse: stream parser of a resume file
+ * @bounce: IVM_BOUNCE_SIZE bytes between device and user
+ */
+struct ivm_file {
+	struct file *filp;
+	struct ivm_mig *mig;
+	enum ivm_file_kind kind;
+	int gen;
+	/* protects save/parse/bounce; held across a whole read() or write() */
+	struct mutex lock;
+	bool disabled;
+	union {
+		struct ivm_save_cursor save;
+		struct ivm_parser parse;
+	};
+	u8 *bounce;
+};
+
+static struct ivm_mig *to_mig(struct vfio_device *core_vdev)
+{
+	return container_of(core_vdev, struct ivm_mig, core_device.vdev);
+}
+
+static struct device *ivm_dev(struct ivm_mig *mig)
+{
+	return &mig->core_device.pdev->dev;
+}
+
+/*
+ * Take memory_lock for writing and make sure the device decodes memory, so
+ * that the device callbacks can touch the BARs whatever the user did to the
+ * command register.  Fails if the device is in a low-power state.
+ */
+static int ivm_lock_device(struct ivm_mig *mig, u16 *cmd)
+{
+	struct vfio_pci_core_device *vdev = &mig->core_device;
+
+	down_write(&vdev->memory_lock);
+	if (vdev->pm_runtime_engaged) {
+		up_write(&vdev->memory_lock);
+		return -EIO;
+	}
+	pci_read_config_word(vdev->pdev, PCI_COMMAND, cmd);
+	if (!(*cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(vdev->pdev, PCI_COMMAND,
+				      *cmd | PCI_COMMAND_MEMORY);
+	return 0;
+}
+
+static void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
+{
+	struct vfio_pci_core_device *vdev = &mig->core_device;
+
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(vdev->pdev, PCI_COMMAND, cmd);
+	up_write(&vdev->memory_lock);
+}
+
+/* ---- user access to the BARs while frozen ---- */
+
+static bool ivm_access_begin(struct ivm_mig *mig)
+{
+	bool ok;
+
+	spin_lock(&mig->access_lock);
+	ok = !mig->frozen;
+	if (ok)
+		mig->access_count++;
+	spin_unlock(&mig->access_lock);
+	return ok;
+}
+
+static void ivm_access_end(struct ivm_mig *mig)
+{
+	spin_lock(&mig->access_lock);
+	if (!--mig->access_count)
+		wake_up_all(&mig->access_wq);
+	spin_unlock(&mig->access_lock);
+}
+
+static bool ivm_access_idle(struct ivm_mig *mig)
+{
+	bool idle;
+
+	spin_lock(&mig->access_lock);
+	idle = !mig->access_count;
+	spin_unlock(&mig->access_lock);
+	return idle;
+}
+
+static void ivm_set_frozen(struct ivm_mig *mig, bool frozen)
+{
+	spin_lock(&mig->access_lock);
+	mig->frozen = frozen;
+	spin_unlock(&mig->access_lock);
+}
+
+/*
+ * Stop user access to the BARs: refuse new accesses, wait for those in
+ * progress, then remove the user's BAR mappings so that the next touch
+ * faults into ivm_vm_huge_fault() and gets SIGBUS.
+ */
+static int ivm_freeze(struct ivm_mig *mig)
+{
+	int ret;
+
+	ivm_set_frozen(mig, true);
+	ret = wait_event_killable(mig->access_wq, ivm_access_idle(mig));
+	if (ret) {
+		ivm_set_frozen(mig, false);
+		return ret;
+	}
+#ifdef IVM_HAVE_VFIO_DEVICE_INODE
+	unmap_mapping_range(mig->core_device.vdev.inode->i_mapping,
+			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX),
+			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX) -
+			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX),
+			    true);
+#endif
+	return 0;
+}
+
+static bool ivm_is_bar(loff_t pos)
+{
+	return VFIO_PCI_OFFSET_TO_INDEX(pos) <= VFIO_PCI_BAR5_REGION_INDEX;
+}
+
+/**
+ * ivm_mig_read - vfio_device_ops.read that refuses BAR access while frozen
+ * @core_vdev: the device
+ * @buf: user buffer
+ * @count: bytes
+ * @ppos: region offset
+ *
+ * Return: as vfio_pci_core_read(), or -EIO for a BAR while the device is
+ * stopped.
+ */
+ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
+		     size_t count, loff_t *ppos)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	ssize_t ret;
+
+	if (!ivm_is_bar(*ppos))
+		return vfio_pci_core_read(core_vdev, buf, count, ppos);
+	if (!ivm_access_begin(mig))
+		return -EIO;
+	ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
+	ivm_access_end(mig);
+	return ret;
+}
+
+/**
+ * ivm_mig_write - vfio_device_ops.write that refuses BAR access while frozen
+ * @core_vdev: the device
+ * @buf: user buffer
+ * @count: bytes
+ * @ppos: region offset
+ *
+ * Return: as vfio_pci_core_write(), or -EIO for a BAR while the device is
+ * stopped.
+ */
+ssize_t ivm_mig_write(struct vfio_device *core_vdev, const char __user *buf,
+		      size_t count, loff_t *ppos)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	ssize_t ret;
+
+	if (!ivm_is_bar(*ppos))
+		return vfio_pci_core_write(core_vdev, buf, count, ppos);
+	if (!ivm_access_begin(mig))
+		return -EIO;
+	ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
+	ivm_access_end(mig);
+	return ret;
+}
+
+#ifdef IVM_HAVE_VFIO_DEVICE_INODE
+static vm_fault_t ivm_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
+	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
+	vm_fault_t ret;
+
+	if (!ivm_access_begin(mig))
+		return VM_FAULT_SIGBUS;
+	ret = mig->core_vm_ops->huge_fault(vmf, order);
+	ivm_access_end(mig);
+	return ret;
+}
+
+static vm_fault_t ivm_vm_fault(struct vm_fault *vmf)
+{
+	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
+	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
+	vm_fault_t ret;
+
+	if (!ivm_access_begin(mig))
+		return VM_FAULT_SIGBUS;
+	ret = mig->core_vm_ops->fault(vmf);
+	ivm_access_end(mig);
+	return ret;
+}
+
+static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)
+{
+	bool wrap;
+
+	if (!vma->vm_ops || !vma->vm_ops->fault)
+		return;
+	spin_lock(&mig->access_lock);
+	if (!mig->core_vm_ops) {
+		mig->core_vm_ops = vma->vm_ops;
+		mig->vm_ops = *vma->vm_ops;
+		mig->vm_ops.fault = ivm_vm_fault;
+		if (vma->vm_ops->huge_fault)
+			mig->vm_ops.huge_fault = ivm_vm_huge_fault;
+	}
+	wrap = mig->core_vm_ops == vma->vm_ops;
+	spin_unlock(&mig->access_lock);
+	if (wrap)
+		vma->vm_ops = &mig->vm_ops;
+}
+#else
+static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)
+{
+}
+#endif
+
+/**
+ * ivm_mig_mmap - vfio_device_ops.mmap whose faults fail while frozen
+ * @core_vdev: the device
+ * @vma: the new mapping
+ *
+ * Maps like vfio_pci_core_mmap() and wraps the core's fault handlers so that
+ * a fault while the device is stopped raises SIGBUS.  On kernels whose vfio
+ * devices have no inode of their own (older than 6.12) BAR mappings cannot be
+ * zapped from here, so they are left unwrapped and only read/write is
+ * refused while stopped.
+ *
+ * Return: 0 or a negative errno from vfio_pci_core_mmap().
+ */
+int ivm_mig_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
+{
+	int ret;
+
+	ret = vfio_pci_core_mmap(core_vdev, vma);
+	if (!ret)
+		ivm_wrap_vma(to_mig(core_vdev), vma);
+	return ret;
+}
+
+/* ---- data files ---- */
+
+static bool ivm_file_dead(struct ivm_file *f)
+{
+	return READ_ONCE(f->disabled) ||
+	       atomic_read(&f->mig->reset_gen) != f->gen;
+}
+
+/*
+ * Move bytes between device memory and the bounce buffer.  A reset since the
+ * file was created kills the file here, under memory_lock, which the
+ * vfio-pci core holds across its resets.
+ */
+static int ivm_file_mem(struct ivm_file *f, u64 off, size_t len)
+{
+	struct ivm_mig *mig = f->mig;
+	u16 cmd;
+	int ret;
+
+	ret = ivm_lock_device(mig, &cmd);
+	if (ret)
+		return ret;
+	if (atomic_read(&mig->reset_gen) != f->gen)
+		ret = -ENODEV;
+	else if (f->kind == IVM_FILE_SAVE)
+		ret = mig->ops->mem_read(mig, off, f->bounce, len);
+	else
+		ret = mig->ops->mem_write(mig, off, f->bounce, len);
+	ivm_unlock_device(mig, cmd);
+	return ret;
+}
+
+static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
+			     loff_t *ppos)
+{
+	struct ivm_file *f = filp->private_data;
+	struct ivm_seg seg;
+	const void *src;
+	size_t done = 0;
+	int ret = 0;
+	size_t n;
+
+	mutex_lock(&f->lock);
+	while (len) {
+		if (ivm_file_dead(f)) {
+			ret = -ENODEV;
+			break;
+		}
+		ivm_save_peek(&f->save, &seg);
+		if (seg.kind == IVM_SEG_DONE)
+			break;
+		n = min_t(u64, len, seg.len);
+		if (seg.kind == IVM_SEG_MEM) {
+			n = min_t(size_t, n, IVM_BOUNCE_SIZE);
+			ret = ivm_file_mem(f, seg.offset, n);
+			if (ret)
+				break;
+			src = f->bounce;
+		} else {
+			src = seg.data;
+		}
+		if (copy_to_user(ubuf + done, src, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		ivm_save_advance(&f->save, src, n);
+		done += n;
+		len -= n;
+		if (len && fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mutex_unlock(&f->lock);
+	return done ? done : ret;
+}
+
+static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
+				size_t len, loff_t *ppos)
+{
+	struct ivm_file *f = filp->private_data;
+	struct ivm_seg seg;
+	size_t done = 0;
+	int ret = 0;
+	long used;
+	size_t n;
+
+	mutex_lock(&f->lock);
+	while (len) {
+		if (ivm_file_dead(f)) {
+			ret = -ENODEV;
+			break;
+		}
+		ivm_parse_peek(&f->parse, &seg);
+		n = seg.kind == IVM_SEG_MEM ? min_t(u64, seg.len, len) : len;
+		n = min_t(size_t, n, IVM_BOUNCE_SIZE);
+		if (copy_from_user(f->bounce, ubuf + done, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (seg.kind == IVM_SEG_MEM) {
+			ret = ivm_file_mem(f, seg.offset, n);
+			if (ret == -ENODEV)
+				break;
+			if (ret) {
+				ivm_parse_fail(&f->parse,
+					       "writing device memory failed");
+				break;
+			}
+			ivm_parse_mem_done(&f->parse, f->bounce, n);
+			used = n;
+		} else {
+			used = ivm_parse_meta(&f->parse, f->bounce, n);
+			if (used < 0) {
+				dev_warn_ratelimited(ivm_dev(f->mig),
+						     "migration stream rejected: %s\n",
+						     f->parse.err);
+				ret = -EINVAL;
+				break;
+			}
+		}
+		done += used;
+		len -= used;
+		if (len && fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mutex_unlock(&f->lock);
+	/* An invalid stream fails the write even if a prefix was consumed. */
+	if (ret == -EINVAL || !done)
+		return ret;
+	return done;
+}
+
+static int ivm_file_release(struct inode *inode, struct file *filp)
+{
+	struct ivm_file *f = filp->private_data;
+
+	mutex_destroy(&f->lock);
+	kvfree(f->bounce);
+	kfree(f);
+	return 0;
+}
+
+static const struct file_operations ivm_save_fops = {
+	.owner = THIS_MODULE,
+	.read = ivm_save_read,
+	.release = ivm_file_release,
+};
+
+static const struct file_operations ivm_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = ivm_resume_write,
+	.release = ivm_file_release,
+};
+
+static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
+					enum ivm_file_kind kind)
+{
+	bool save = kind == IVM_FILE_SAVE;
+	struct ivm_file *f;
+	int ret;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return ERR_PTR(-ENOMEM);
+	f->bounce = kvmalloc(IVM_BOUNCE_SIZE, GFP_KERNEL_ACCOUNT);
+	if (!f->bounce) {
+		ret = -ENOMEM;
+		goto err_free_file;
+	}
+	f->mig = mig;
+	f->kind = kind;
+	f->gen = atomic_read(&mig->reset_gen);
+	mutex_init(&f->lock);
+	f->filp = anon_inode_getfile("[ivshmem-vfio-pci-mig]",
+				     save ? &ivm_save_fops : &ivm_resume_fops,
+				     f, save ? O_RDONLY : O_WRONLY);
+	if (IS_ERR(f->filp)) {
+		ret = PTR_ERR(f->filp);
+		goto err_free_bounce;
+	}
+	stream_open(f->filp->f_inode, f->filp);
+	/* Our own reference, dropped by ivm_file_retire(). */
+	get_file(f->filp);
+	return f;
+
+err_free_bounce:
+	mutex_destroy(&f->lock);
+	kvfree(f->bounce);
+err_free_file:
+	kfree(f);
+	return ERR_PTR(ret);
+}
+
+/* End a file's session for good and drop our reference; state_mutex held. */
+static void ivm_file_retire(struct ivm_file **fp)
+{
+	struct ivm_file *f = *fp;
+
+	if (!f)
+		return;
+	mutex_lock(&f->lock);
+	f->disabled = true;
+	mutex_unlock(&f->lock);
+	fput(f->filp);
+	*fp = NULL;
+}
+
+/* ---- the FSM ---- */
+
+/*
+ * Return the device to RUNNING after a reset.  May run with memory_lock held
+ * by the vfio-pci core, so the files are only marked disabled here; their
+ * readers and writers see that, and the next FSM step or close retires them.
+ */
+static void ivm_reset_locked(struct ivm_mig *mig)
+{
+	lockdep_assert_held(&mig->state_mutex);
+	if (mig->save_file)
+		WRITE_ONCE(mig->save_file->disabled, true);
+	if (mig->resume_file)
+		WRITE_ONCE(mig->resume_file->disabled, true);
+	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	ivm_set_frozen(mig, false);
+}
+
+/* Release state_mutex, first finishing any reset that arrived meanwhile. */
+static void ivm_state_unlock(struct ivm_mig *mig)
+{
+again:
+	spin_lock(&mig->reset_lock);
+	if (mig->deferred_reset) {
+		mig->deferred_reset = false;
+		spin_unlock(&mig->reset_lock);
+		ivm_reset_locked(mig);
+		goto again;
+	}
+	mutex_unlock(&mig->state_mutex);
+	spin_unlock(&mig->reset_lock);
+}
+
+/**
+ * ivm_mig_reset_done - the device was reset
+ * @mig: the device
+ *
+ * Called after any reset of the function (VFIO_DEVICE_RESET, hot reset, a
+ * reset from sysfs or AER, or the driver's own).  Kills the data files and
+ * returns the FSM to RUNNING, now or when state_mutex is next released.
+ */
+void ivm_mig_reset_done(struct ivm_mig *mig)
+{
+	atomic_inc(&mig->reset_gen);
+	spin_lock(&mig->reset_lock);
+	mig->deferred_reset = true;
+	if (!mutex_trylock(&mig->state_mutex)) {
+		spin_unlock(&mig->reset_lock);
+		return;
+	}
+	spin_unlock(&mig->reset_lock);
+	ivm_state_unlock(mig);
+}
+
+static struct file *ivm_start_save(struct ivm_mig *mig)
+{
+	u8 regs[IVM_REGS_MAX];
+	struct ivm_file *f;
+	u16 cmd;
+	int ret;
+
+	ivm_file_retire(&mig->save_file);
+	ivm_file_retire(&mig->resume_file);
+	f = ivm_file_create(mig, IVM_FILE_SAVE);
+	if (IS_ERR(f))
+		return ERR_CAST(f);
+
+	ret = ivm_lock_device(mig, &cmd);
+	if (!ret) {
+		ret = mig->ops->save_regs(mig, regs);
+		ivm_unlock_device(mig, cmd);
+	}
+	if (ret) {
+		fput(f->filp);
+		fput(f->filp);
+		return ERR_PTR(ret);
+	}
+	ivm_save_init(&f->save, &mig->desc, regs);
+	mig->save_file = f;
+	return f->filp;
+}
+
+static struct file *ivm_start_resume(struct ivm_mig *mig)
+{
+	struct ivm_file *f;
+
+	ivm_file_retire(&mig->save_file);
+	ivm_file_retire(&mig->resume_file);
+	f = ivm_file_create(mig, IVM_FILE_RESUME);
+	if (IS_ERR(f))
+		return ERR_CAST(f);
+	ivm_parse_init(&f->parse, &mig->desc);
+	mig->resume_file = f;
+	return f->filp;
+}
+
+/* RESUMING -> STOP: the stream must be complete; then load the registers. */
+static int ivm_finish_resume(struct ivm_mig *mig)
+{
+	struct ivm_file *f = mig->resume_file;
+	u8 regs[IVM_REGS_MAX];
+	int ret = 0;
+	u16 cmd;
+
+	if (!f)
+		return -EINVAL;
+	mutex_lock(&f->lock);
+	if (ivm_file_dead(f)) {
+		ret = -ENODEV;
+	} else if (ivm_parse_finish(&f->parse)) {
+		dev_warn_ratelimited(ivm_dev(mig),
+				     "migration stream incomplete: %s\n",
+				     f->parse.err);
+		ret = -EINVAL;
+	} else {
+		memcpy(regs, f->parse.regs, mig->desc.regs_size);
+	}
+	f->disabled = true;
+	mutex_unlock(&f->lock);
+	ivm_file_retire(&mig->resume_file);
+	if (ret)
+		return ret;
+
+	ret = ivm_lock_device(mig, &cmd);
+	if (ret)
+		return ret;
+	ret = mig->ops->load_regs(mig, regs);
+	ivm_unlock_device(mig, cmd);
+	return ret;
+}
+
+/*
+ * Take one arc of the FSM.  On failure the state stays where it was, except
+ * that a failed RESUMING -> STOP leaves ERROR: device memory is then partly
+ * overwritten and only a reset makes the device usable again.
+ */
+static struct file *ivm_step(struct ivm_mig *mig,
+			     enum vfio_device_mig_state next)
+{
+	enum vfio_device_mig_state cur = mig->mig_state;
+	int ret;
+
+	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
+	     next == VFIO_DEVICE_STATE_RUNNING_P2P) ||
+	    (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     next == VFIO_DEVICE_STATE_RUNNING))
+		/* ivshmem-like devices never initiate DMA: nothing to quiesce */
+		return NULL;
+
+	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	    next == VFIO_DEVICE_STATE_STOP) {
+		ret = ivm_freeze(mig);
+		return ret ? ERR_PTR(ret) : NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP &&
+	    next == VFIO_DEVICE_STATE_RUNNING_P2P) {
+		ivm_set_frozen(mig, false);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP &&
+	    next == VFIO_DEVICE_STATE_STOP_COPY)
+		return ivm_start_save(mig);
+	if (cur == VFIO_DEVICE_STATE_STOP_COPY &&
+	    next == VFIO_DEVICE_STATE_STOP) {
+		ivm_file_retire(&mig->save_file);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_STOP &&
+	    next == VFIO_DEVICE_STATE_RESUMING)
+		return ivm_start_resume(mig);
+	if (cur == VFIO_DEVICE_STATE_RESUMING &&
+	    next == VFIO_DEVICE_STATE_STOP) {
+		ret = ivm_finish_resume(mig);
+		if (ret) {
+			mig->mig_state = VFIO_DEVICE_STATE_ERROR;
+			return ERR_PTR(ret);
+		}
+		return NULL;
+	}
+
+	WARN(1, "ivshmem-vfio-pci: unsupported migration arc %d -> %d\n",
+	     cur, next);
+	return ERR_PTR(-EINVAL);
+}
+
+static struct file *ivm_set_state(struct vfio_device *core_vdev,
+				  enum vfio_device_mig_state new_state)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	enum vfio_device_mig_state next;
+	struct file *res = NULL;
+	int ret;
+
+	mutex_lock(&mig->state_mutex);
+	while (new_state != mig->mig_state) {
+		ret = vfio_mig_get_next_state(core_vdev, mig->mig_state,
+					      new_state, &next);
+		if (ret) {
+			res = ERR_PTR(ret);
+			break;
+		}
+		res = ivm_step(mig, next);
+		if (IS_ERR(res))
+			break;
+		mig->mig_state = next;
+		if (WARN_ON(res && new_state != next)) {
+			fput(res);
+			res = ERR_PTR(-EINVAL);
+			break;
+		}
+	}
+	ivm_state_unlock(mig);
+	return res;
+}
+
+static int ivm_get_state(struct vfio_device *core_vdev,
+			 enum vfio_device_mig_state *state)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+
+	mutex_lock(&mig->state_mutex);
+	*state = mig->mig_state;
+	ivm_state_unlock(mig);
+	return 0;
+}
+
+#ifdef IVM_HAVE_MIG_DATA_SIZE
+static int ivm_get_data_size(struct vfio_device *core_vdev,
+			     unsigned long *len)
+{
+	*len = ivm_stream_size(&to_mig(core_vdev)->desc);
+	return 0;
+}
+#endif
+
+const struct vfio_migration_ops ivm_mig_ops = {
+	.migration_set_state = ivm_set_state,
+	.migration_get_state = ivm_get_state,
+#ifdef IVM_HAVE_MIG_DATA_SIZE
+	.migration_get_data_size = ivm_get_data_size,
+#endif
+};
+
+/* ---- DMA logging: the device does no DMA, so nothing is ever dirty ---- */
+
+static void ivm_log_clear(struct ivm_mig *mig)
+{
+	kfree(mig->log_ranges);
+	mig->log_ranges = NULL;
+	mig->log_nranges = 0;
+	mig->log_active = false;
+}
+
+#ifdef IVM_HAVE_LOG_OPS
+
+static int ivm_log_start(struct vfio_device *core_vdev,
+			 struct rb_root_cached *ranges, u32 nnodes,
+			 u64 *page_size)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	struct interval_tree_node *node;
+	struct ivm_log_range *r;
+	u32 n = 0;
+	int ret = 0;
+
+	if (!nnodes || nnodes > IVM_LOG_MAX_RANGES)
+		return -E2BIG;
+	r = kcalloc(nnodes, sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return -ENOMEM;
+	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX);
+	     node && n < nnodes;
+	     node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
+		r[n].start = node->start;
+		r[n].last = node->last;
+		n++;
+	}
+
+	mutex_lock(&mig->state_mutex);
+	if (mig->log_active) {
+		ret = -EBUSY;
+	} else {
+		swap(mig->log_ranges, r);
+		mig->log_nranges = n;
+		mig->log_active = true;
+	}
+	ivm_state_unlock(mig);
+	kfree(r);
+	return ret;
+}
+
+static int ivm_log_stop(struct vfio_device *core_vdev)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+
+	mutex_lock(&mig->state_mutex);
+	ivm_log_clear(mig);
+	ivm_state_unlock(mig);
+	return 0;
+}
+
+static int ivm_log_read_and_clear(struct vfio_device *core_vdev,
+				  unsigned long iova, unsigned long length,
+				  struct iova_bitmap *dirty)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	unsigned long pos = iova, last;
+	int ret = -EINVAL;
+	u32 i;
+
+	if (!length || check_add_overflow(iova, length - 1, &last))
+		return -EINVAL;
+
+	mutex_lock(&mig->state_mutex);
+	/* The ranges are sorted; the request must lie in their union. */
+	for (i = 0; mig->log_active && i < mig->log_nranges; i++) {
+		const struct ivm_log_range *r = &mig->log_ranges[i];
+
+		if (pos < r->start || pos > r->last)
+			continue;
+		if (last <= r->last) {
+			ret = 0;
+			break;
+		}
+		pos = r->last + 1;
+	}
+	ivm_state_unlock(mig);
+	return ret;
+}
+
+const struct vfio_log_ops ivm_log_ops = {
+	.log_start = ivm_log_start,
+	.log_stop = ivm_log_stop,
+	.log_read_and_clear = ivm_log_read_and_clear,
+};
+#endif
+
+/* ---- life cycle ---- */
+
+/**
+ * ivm_crc32c - CRC32C for the stream codec
+ * @crc: running value (not inverted)
+ * @data: bytes
+ * @len: how many
+ *
+ * Return: the updated running value.
+ */
+u32 ivm_crc32c(u32 crc, const void *data, size_t len)
+{
+	return crc32c(crc, data, len);
+}
+
+/**
+ * ivm_mig_init - set up the migration state of a device
+ * @mig: the device, allocated with vfio_alloc_device()
+ * @ops: device callbacks
+ *
+ * Call from vfio_device_ops.init after vfio_pci_core_init_dev().
+ *
+ * Return: 0, or -EINVAL if the device's state cannot be described.
+ */
+int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
+{
+	struct vfio_device *core_vdev = &mig->core_device.vdev;
+
+	mig->ops = ops;
+	ops->describe(mig, &mig->desc);
+	if (!ivm_desc_valid(&mig->desc))
+		return -EINVAL;
+	mutex_init(&mig->state_mutex);
+	spin_lock_init(&mig->reset_lock);
+	spin_lock_init(&mig->access_lock);
+	init_waitqueue_head(&mig->access_wq);
+	atomic_set(&mig->reset_gen, 0);
+	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	core_vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |
+				     VFIO_MIGRATION_P2P;
+	core_vdev->mig_ops = &ivm_mig_ops;
+#ifdef IVM_HAVE_LOG_OPS
+	core_vdev->log_ops = &ivm_log_ops;
+#endif
+	return 0;
+}
+
+/**
+ * ivm_mig_destroy - free what ivm_mig_init() and the FSM allocated
+ * @mig: the device, no longer open
+ */
+void ivm_mig_destroy(struct ivm_mig *mig)
+{
+	if (!mig->ops)
+		return;
+	ivm_log_clear(mig);
+	mutex_destroy(&mig->state_mutex);
+}
+
+/**
+ * ivm_mig_open - the user opened the device: start in RUNNING
+ * @mig: the device
+ */
+void ivm_mig_open(struct ivm_mig *mig)
+{
+	mutex_lock(&mig->state_mutex);
+	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	ivm_set_frozen(mig, false);
+	ivm_state_unlock(mig);
+}
+
+/**
+ * ivm_mig_close - the user closed the device: end every session
+ * @mig: the device
+ *
+ * Data files stay valid objects until their last reference goes, but every
+ * later read or write on them fails with -ENODEV and never touches @mig.
+ */
+void ivm_mig_close(struct ivm_mig *mig)
+{
+	mutex_lock(&mig->state_mutex);
+	ivm_file_retire(&mig->save_file);
+	ivm_file_retire(&mig->resume_file);
+	ivm_log_clear(mig);
+	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
+	ivm_set_frozen(mig, false);
+	ivm_state_unlock(mig);
+}
+
+/**
+ * ivm_mig_device_reset - reset the device through its ivm_dev_ops.reset
+ * @mig: the device
+ *
+ * For functions the PCI core cannot reset.  Serialised against user BAR
+ * access and the data files like the vfio-pci core's own resets, then
+ * handled by ivm_mig_reset_done().
+ *
+ * Return: 0 or a negative errno.
+ */
+int ivm_mig_device_reset(struct ivm_mig *mig)
+{
+	u16 cmd;
+	int ret;
+
+	if (!mig->ops->reset)
+		return -EINVAL;
+	ret = ivm_lock_device(mig, &cmd);
+	if (ret)
+		return ret;
+	ret = mig->ops->reset(mig);
+	if (!ret)
+		ivm_mig_reset_done(mig);
+	ivm_unlock_device(mig, cmd);
+	return ret;
+}

@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem-vfio-pci: encoder and decoder of the migration stream.
+ *
+ * The format is described in include/uapi/linux/ivshmem_vfio_mig.h and
+ * Documentation/ivshmem-vfio-pci.rst.  Both directions work as cursors over a
+ * sequence of segments: small fixed-size pieces (headers, register blob) that
+ * the cursor holds itself, and device memory ranges that the caller moves
+ * between the device and the user in chunks of its own choosing.  This keeps
+ * the memory needed independent of the device memory size.
+ */
+#ifdef __KERNEL__
+#include <linux/kernel.h>
+#include <linux/overflow.h>
+#include <linux/string.h>
+#else
+#include <stdio.h>
+#include <string.h>
+#define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
+#define min_t(t, a, b)			((t)(a) < (t)(b) ? (t)(a) : (t)(b))
+#endif
+
+#include "ivm_stream.h"
+
+#define HDR_SIZE	sizeof(struct ivm_stream_header)
+#define REC_SIZE	sizeof(struct ivm_record_header)
+#define END_SIZE	sizeof(struct ivm_end_payload)
+
+static void put16(u8 *p, u16 v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void put32(u8 *p, u32 v)
+{
+	put16(p, v);
+	put16(p + 2, v >> 16);
+}
+
+static void put64(u8 *p, u64 v)
+{
+	put32(p, v);
+	put32(p + 4, v >> 32);
+}
+
+static u16 get16(const u8 *p)
+{
+	return p[0] | (u16)p[1] << 8;
+}
+
+static u32 get32(const u8 *p)
+{
+	return get16(p) | (u32)get16(p + 2) << 16;
+}
+
+static u64 get64(const u8 *p)
+{
+	return get32(p) | (u64)get32(p + 4) << 32;
+}
+
+/* Field offsets, written out so that both sides agree on the byte layout. */
+#define H_MAGIC		0
+#define H_VERSION	4
+#define H_HEADER_SIZE	6
+#define H_FLAGS		8
+#define H_VENDOR	12
+#define H_DEVICE	14
+#define H_REVISION	16
+#define H_RESERVED0	17
+#define H_PAGE_SIZE	20
+#define H_BAR2_SIZE	24
+#define H_RESERVED1	32
+
+#define R_TYPE		0
+#define R_FLAGS		4
+#define R_OFFSET	8
+#define R_LENGTH	16
+
+static u64 mem_records(u64 mem_size)
+{
+	return mem_size / IVM_MEM_RECORD_MAX +
+	       !!(mem_size % IVM_MEM_RECORD_MAX);
+}
+
+/**
+ * ivm_desc_valid - check that a stream description can be encoded
+ * @desc: the description
+ *
+ * Return: true if ivm_stream_size() of @desc cannot overflow and the register
+ * blob fits a REGS record.
+ */
+bool ivm_desc_valid(const struct ivm_stream_desc *desc)
+{
+	return desc->mem_size && desc->mem_size <= (1ULL << 48) &&
+	       desc->regs_size <= IVM_REGS_MAX;
+}
+
+/**
+ * ivm_stream_size - exact byte length of a complete stream
+ * @desc: what the stream describes; must satisfy ivm_desc_valid()
+ *
+ * Return: the number of bytes a save of @desc produces.
+ */
+u64 ivm_stream_size(const struct ivm_stream_desc *desc)
+{
+	return HDR_SIZE + REC_SIZE + desc->regs_size +
+	       mem_records(desc->mem_size) * REC_SIZE + desc->mem_size +
+	       REC_SIZE + END_SIZE;
+}
+
+static u32 build_record(u8 *p, u32 type, u64 offset, u64 length)
+{
+	memset(p, 0, REC_SIZE);
+	put32(p + R_TYPE, type);
+	put64(p + R_OFFSET, offset);
+	put64(p + R_LENGTH, length);
+	return REC_SIZE;
+}
+
+static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
+{
+	const struct ivm_stream_desc *d = &cur->desc;
+	u8 *m = cur->meta;
+	u64 len;
+
+	cur->phase = phase;
+	cur->meta_pos = 0;
+	cur->meta_len = 0;
+
+	switch (phase) {
+	case IVM_SAVE_HEADER:
+		memset(m, 0, HDR_SIZE);
+		put32(m + H_MAGIC, IVM_STREAM_MAGIC);
+		put16(m + H_VERSION, IVM_STREAM_VERSION);
+		put16(m + H_HEADER_SIZE, HDR_SIZE);
+		put16(m + H_VENDOR, d->vendor);
+		put16(m + H_DEVICE, d->device);
+		m[H_REVISION] = d->revision;
+		put32(m + H_PAGE_SIZE, IVM_STREAM_PAGE_SIZE);
+		put64(m + H_BAR2_SIZE, d->mem_size);
+		cur->meta_len = HDR_SIZE;
+		break;
+	case IVM_SAVE_REGS:
+		cur->meta_len = build_record(m, IVM_REC_REGS, 0, d->regs_size);
+		memcpy(m + cur->meta_len, cur->regs, d->regs_size);
+		cur->meta_len += d->regs_size;
+		break;
+	case IVM_SAVE_MEM_HDR:
+		len = min_t(u64, d->mem_size - cur->mem_next,
+			    IVM_MEM_RECORD_MAX);
+		cur->rec_end = cur->mem_next + len;
+		cur->meta_len = build_record(m, IVM_REC_MEM, cur->mem_next,
+					     len);
+		break;
+	case IVM_SAVE_END:
+		cur->meta_len = build_record(m, IVM_REC_END, 0, END_SIZE);
+		put32(m + cur->meta_len, ~cur->crc);
+		put32(m + cur->meta_len + 4, 0);
+		cur->meta_len += END_SIZE;
+		break;
+	case IVM_SAVE_MEM:
+	case IVM_SAVE_DONE:
+		break;
+	}
+}
+
+/**
+ * ivm_save_init - start producing a stream
+ * @cur: the cursor
+ * @desc: what is saved; must satisfy ivm_desc_valid()
+ * @regs: @desc->regs_size bytes of register state, copied into the cursor
+ */
+void ivm_save_init(struct ivm_save_cursor *cur,
+		   const struct ivm_stream_desc *desc, const void *regs)
+{
+	memset(cur, 0, sizeof(*cur));
+	cur->desc = *desc;
+	memcpy(cur->regs, regs, desc->regs_size);
+	cur->crc = ~0U;
+	save_enter(cur, IVM_SAVE_HEADER);
+}
+
+/**
+ * ivm_save_peek - describe the segment at the cursor
+ * @cur: the cursor
+ * @seg: filled in; for IVM_SEG_MEM the caller reads @seg->len bytes (or
+ *	fewer) of device memory at @seg->offset and passes them to
+ *	ivm_save_advance()
+ */
+void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg)
+{
+	memset(seg, 0, sizeof(*seg));
+	switch (cur->phase) {
+	case IVM_SAVE_MEM:
+		seg->kind = IVM_SEG_MEM;
+		seg->offset = cur->mem_next;
+		seg->len = cur->rec_end - cur->mem_next;
+		break;
+	case IVM_SAVE_DONE:
+		seg->kind = IVM_SEG_DONE;
+		break;
+	default:
+		seg->kind = IVM_SEG_META;
+		seg->data = cur->meta + cur->meta_pos;
+		seg->len = cur->meta_len - cur->meta_pos;
+		break;
+	}
+}
+
+/**
+ * ivm_save_advance - account for bytes handed to the reader
+ * @cur: the cursor
+ * @data: the bytes, as returned by ivm_save_peek() or read from the device
+ * @n: how many; at most the length ivm_save_peek() reported
+ */
+void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
+{
+	if (cur->phase != IVM_SAVE_END)
+		cur->crc = ivm_crc32c(cur->crc, data, n);
+	cur->pos += n;
+
+	if (cur->phase == IVM_SAVE_MEM) {
+		cur->mem_next += n;
+		if (cur->mem_next < cur->rec_end)
+			return;
+		save_enter(cur, cur->mem_next < cur->desc.mem_size ?
+			   IVM_SAVE_MEM_HDR : IVM_SAVE_END);
+		return;
+	}
+
+	cur->meta_pos += n;
+	if (cur->meta_pos < cur->meta_len)
+		return;
+
+	switch (cur->phase) {
+	case IVM_SAVE_HEADER:
+		save_enter(cur, IVM_SAVE_REGS);
+		break;
+	case IVM_SAVE_REGS:
+		save_enter(cur, IVM_SAVE_MEM_HDR);
+		break;
+	case IVM_SAVE_MEM_HDR:
+		save_enter(cur, IVM_SAVE_MEM);
+		break;
+	default:
+		save_enter(cur, IVM_SAVE_DONE);
+		break;
+	}
+}
+
+/**
+ * ivm_parse_fail - put a parser into the error state
+ * @p: the parser
+ * @why: what was wrong, for the kernel log and the caller
+ */
+void ivm_parse_fail(struct ivm_parser *p, const char *why)
+{
+	if (p->phase == IVM_PARSE_ERROR)
+		return;
+	p->phase = IVM_PARSE_ERROR;
+	snprintf(p->err, sizeof(p->err), "%s", why);
+}
+
+static void parse_expect(struct ivm_parser *p, enum ivm_parse_phase phase,
+			 u32 want)
+{
+	p->phase = phase;
+	p->want = want;
+	p->have = 0;
+}
+
+static int bad_field(struct ivm_parser *p, const char *field, u64 got,
+		     u64 expected)
+{
+	char why[sizeof(p->err)];
+
+	snprintf(why, sizeof(why), "%s is %#llx, expected %#llx at byte %llu",
+		 field, (unsigned long long)got, (unsigned long long)expected,
+		 (unsigned long long)p->pos);
+	ivm_parse_fail(p, why);
+	return -1;
+}
+
+static int check_header(struct ivm_parser *p)
+{
+	const struct ivm_stream_desc *d = &p->desc;
+	const u8 *b = p->buf;
+
+	if (get32(b + H_MAGIC) != IVM_STREAM_MAGIC)
+		return bad_field(p, "magic", get32(b + H_MAGIC),
+				 IVM_STREAM_MAGIC);
+	if (get16(b + H_VERSION) != IVM_STREAM_VERSION)
+		return bad_field(p, "version", get16(b + H_VERSION),
+				 IVM_STREAM_VERSION);
+	if (get16(b + H_HEADER_SIZE) != HDR_SIZE)
+		return bad_field(p, "header_size", get16(b + H_HEADER_SIZE),
+				 HDR_SIZE);
+	if (get32(b + H_FLAGS))
+		return bad_field(p, "flags", get32(b + H_FLAGS), 0);
+	if (get16(b + H_VENDOR) != d->vendor)
+		return bad_field(p, "vendor", get16(b + H_VENDOR), d->vendor);
+	if (get16(b + H_DEVICE) != d->device)
+		return bad_field(p, "device", get16(b + H_DEVICE), d->device);
+	if (b[H_REVISION] != d->revision)
+		return bad_field(p, "revision", b[H_REVISION], d->revision);
+	if (b[H_RESERVED0] || b[H_RESERVED0 + 1] || b[H_RESERVED0 + 2])
+		return bad_field(p, "reserved0", get32(b + H_RESERVED0 - 1) >> 8,
+				 0);
+	if (get32(b + H_PAGE_SIZE) != IVM_STREAM_PAGE_SIZE)
+		return bad_field(p, "page_size", get32(b + H_PAGE_SIZE),
+				 IVM_STREAM_PAGE_SIZE);
+	if (get64(b + H_BAR2_SIZE) != d->mem_size)
+		return bad_field(p, "bar2_size", get64(b + H_BAR2_SIZE),
+				 d->mem_size);
+	if (get64(b + H_RESERVED1))
+		return bad_field(p, "reserved1", get64(b + H_RESERVED1), 0);
+	return 0;
+}
+
+static int check_record(struct ivm_parser *p)
+{
+	const u8 *b = p->buf;
+	u32 type = get32(b + R_TYPE);
+	u64 off = get64(b + R_OFFSET);
+	u64 len = get64(b + R_LENGTH);
+	u32 expected;
+	u64 end;
+
+	if (!p->have_regs)
+		expected = IVM_REC_REGS;
+	else if (p->mem_next < p->desc.mem_size)
+		expected = IVM_REC_MEM;
+	else
+		expected = IVM_REC_END;
+
+	if (type != expected)
+		return bad_field(p, "record type", type, expected);
+	if (get32(b + R_FLAGS))
+		return bad_field(p, "record flags", get32(b + R_FLAGS), 0);
+
+	switch (type) {
+	case IVM_REC_REGS:
+		if (off)
+			return bad_field(p, "REGS offset", off, 0);
+		if (len != p->desc.regs_size)
+			return bad_field(p, "REGS length", len,
+					 p->desc.regs_size);
+		p->crc = ivm_crc32c(p->crc, b, REC_SIZE);
+		if (!len) {
+			p->have_regs = true;
+			parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+		} else {
+			parse_expect(p, IVM_PARSE_REGS, len);
+		}
+		return 0;
+	case IVM_REC_MEM:
+		if (off != p->mem_next)
+			return bad_field(p, "MEM offset", off, p->mem_next);
+		if (!len)
+			return bad_field(p, "MEM length", 0, IVM_STREAM_PAGE_SIZE);
+		if (check_add_overflow(off, len, &end) ||
+		    end > p->desc.mem_size)
+			return bad_field(p, "MEM length", len,
+					 p->desc.mem_size - off);
+		if (end != p->desc.mem_size && len % IVM_STREAM_PAGE_SIZE)
+			return bad_field(p, "MEM length (page multiple)", len,
+					 len - len % IVM_STREAM_PAGE_SIZE);
+		p->crc = ivm_crc32c(p->crc, b, REC_SIZE);
+		p->rec_end = end;
+		parse_expect(p, IVM_PARSE_MEM, 0);
+		return 0;
+	default:
+		if (off)
+			return bad_field(p, "END offset", off, 0);
+		if (len != END_SIZE)
+			return bad_field(p, "END length", len, END_SIZE);
+		parse_expect(p, IVM_PARSE_END, END_SIZE);
+		return 0;
+	}
+}
+
+static int complete_piece(struct ivm_parser *p)
+{
+	switch (p->phase) {
+	case IVM_PARSE_HEADER:
+		if (check_header(p))
+			return -1;
+		p->crc = ivm_crc32c(p->crc, p->buf, HDR_SIZE);
+		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+		return 0;
+	case IVM_PARSE_REC_HDR:
+		return check_record(p);
+	case IVM_PARSE_REGS:
+		memcpy(p->regs, p->buf, p->desc.regs_size);
+		p->crc = ivm_crc32c(p->crc, p->buf, p->desc.regs_size);
+		p->have_regs = true;
+		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+		return 0;
+	case IVM_PARSE_END:
+		if (get32(p->buf + 4))
+			return bad_field(p, "END reserved", get32(p->buf + 4), 0);
+		if (get32(p->buf) != ~p->crc)
+			return bad_field(p, "crc32c", get32(p->buf), ~p->crc);
+		parse_expect(p, IVM_PARSE_DONE, 0);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/**
+ * ivm_parse_init - start consuming a stream
+ * @p: the parser
+ * @desc: the destination device; the stream header must match it
+ */
+void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc)
+{
+	memset(p, 0, sizeof(*p));
+	p->desc = *desc;
+	p->crc = ~0U;
+	parse_expect(p, IVM_PARSE_HEADER, HDR_SIZE);
+}
+
+/**
+ * ivm_parse_meta - consume bytes of headers and small payloads
+ * @p: the parser
+ * @data: bytes from the user
+ * @len: how many
+ *
+ * Consumes bytes while the parser is collecting a fixed-size piece and
+ * validates each piece as soon as it is complete.  Stops without consuming
+ * anything at a memory payload (see ivm_parse_peek()).
+ *
+ * Return: bytes consumed (0 at a memory payload), or -1 when the stream is
+ * invalid; @p->err then says why and the parser stays in the error state.
+ */
+long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
+{
+	const u8 *src = data;
+	size_t done = 0;
+	u32 n;
+
+	while (done < len) {
+		switch (p->phase) {
+		case IVM_PARSE_MEM:
+			return done;
+		case IVM_PARSE_DONE:
+			ivm_parse_fail(p, "data after the END record");
+			return -1;
+		case IVM_PARSE_ERROR:
+			return -1;
+		default:
+			break;
+		}
+		n = min_t(size_t, p->want - p->have, len - done);
+		memcpy(p->buf + p->have, src + done, n);
+		p->have += n;
+		p->pos += n;
+		done += n;
+		if (p->have == p->want && complete_piece(p))
+			return -1;
+	}
+	return done;
+}
+
+/**
+ * ivm_parse_peek - describe what the parser expects next
+ * @p: the parser
+ * @seg: IVM_SEG_MEM with the device memory range the next bytes belong to,
+ *	IVM_SEG_DONE after a valid END record, IVM_SEG_META otherwise
+ */
+void ivm_parse_peek(const struct ivm_parser *p, struct ivm_seg *seg)
+{
+	memset(seg, 0, sizeof(*seg));
+	if (p->phase == IVM_PARSE_MEM) {
+		seg->kind = IVM_SEG_MEM;
+		seg->offset = p->mem_next;
+		seg->len = p->rec_end - p->mem_next;
+	} else if (p->phase == IVM_PARSE_DONE) {
+		seg->kind = IVM_SEG_DONE;
+	} else {
+		seg->kind = IVM_SEG_META;
+	}
+}
+
+/**
+ * ivm_parse_mem_done - account for memory payload written to the device
+ * @p: the parser, at an IVM_SEG_MEM segment
+ * @data: the payload bytes
+ * @n: how many; at most the segment length ivm_parse_peek() reported
+ */
+void ivm_parse_mem_done(struct ivm_parser *p, const void *data, u64 n)
+{
+	p->crc = ivm_crc32c(p->crc, data, n);
+	p->mem_next += n;
+	p->pos += n;
+	if (p->mem_next == p->rec_end)
+		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+}
+
+/**
+ * ivm_parse_finish - check that the whole stream arrived
+ * @p: the parser
+ *
+ * Return: 0 if a valid END record was consumed, -1 otherwise (@p->err says
+ * why).
+ */
+int ivm_parse_finish(struct ivm_parser *p)
+{
+	char why[sizeof(p->err)];
+
+	if (p->phase == IVM_PARSE_DONE)
+		return 0;
+	if (p->phase != IVM_PARSE_ERROR) {
+		snprintf(why, sizeof(why),
+			 "stream truncated after %llu bytes (of %llu)",
+			 (unsigned long long)p->pos,
+			 (unsigned long long)ivm_stream_size(&p->desc));
+		ivm_parse_fail(p, why);
+	}
+	return -1;
+}
