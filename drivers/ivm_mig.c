@@ -231,6 +231,8 @@ static vm_fault_t ivm_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
 	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
 	vm_fault_t ret;
 
+	if (!mig->core_vm_ops->huge_fault)
+		return VM_FAULT_FALLBACK;
 	if (!ivm_access_begin(mig))
 		return VM_FAULT_SIGBUS;
 	ret = mig->core_vm_ops->huge_fault(vmf, order);
@@ -251,24 +253,48 @@ static vm_fault_t ivm_vm_fault(struct vm_fault *vmf)
 	return ret;
 }
 
+static const struct vm_operations_struct ivm_vm_ops = {
+	.fault = ivm_vm_fault,
+	.huge_fault = ivm_vm_huge_fault,
+};
+
+static bool ivm_zero_bytes(const void *p, size_t from, size_t to)
+{
+	return to <= from || !memchr_inv(p + from, 0, to - from);
+}
+
+/* True if @ops has nothing but .fault and .huge_fault set. */
+static bool ivm_only_fault_ops(const struct vm_operations_struct *ops)
+{
+	size_t a = offsetof(struct vm_operations_struct, fault);
+	size_t b = offsetof(struct vm_operations_struct, huge_fault);
+	size_t lo = min(a, b), hi = max(a, b), ptr = sizeof(void *);
+
+	return ivm_zero_bytes(ops, 0, lo) &&
+	       ivm_zero_bytes(ops, lo + ptr, hi) &&
+	       ivm_zero_bytes(ops, hi + ptr, sizeof(*ops));
+}
+
+/*
+ * Route the faults of a BAR mapping made by vfio_pci_core_mmap() through our
+ * handlers.  Only done when the core's operations consist of fault handlers
+ * alone, so that nothing else the core might do is lost.
+ */
 static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)
 {
-	bool wrap;
-
 	if (!vma->vm_ops || !vma->vm_ops->fault)
 		return;
-	spin_lock(&mig->access_lock);
-	if (!mig->core_vm_ops) {
-		mig->core_vm_ops = vma->vm_ops;
-		mig->vm_ops = *vma->vm_ops;
-		mig->vm_ops.fault = ivm_vm_fault;
-		if (vma->vm_ops->huge_fault)
-			mig->vm_ops.huge_fault = ivm_vm_huge_fault;
+	if (!ivm_only_fault_ops(vma->vm_ops)) {
+		pci_warn_once(mig->core_device.pdev,
+			      "unexpected vfio-pci mmap operations: BAR mappings stay usable while stopped\n");
+		return;
 	}
-	wrap = mig->core_vm_ops == vma->vm_ops;
+	spin_lock(&mig->access_lock);
+	if (!mig->core_vm_ops)
+		mig->core_vm_ops = vma->vm_ops;
 	spin_unlock(&mig->access_lock);
-	if (wrap)
-		vma->vm_ops = &mig->vm_ops;
+	if (mig->core_vm_ops == vma->vm_ops)
+		vma->vm_ops = &ivm_vm_ops;
 }
 #else
 static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)

@@ -78,8 +78,8 @@ struct ivm_log_range {
  * @frozen: user access to BARs is refused (device stopped)
  * @access_count: user BAR accesses and mmap faults in progress
  * @access_wq: woken when @access_count drops to zero
- * @vm_ops: the core's BAR mmap operations with our fault wrappers
- * @core_vm_ops: the core's own BAR mmap operations we wrap
+ * @core_vm_ops: the vfio-pci core's BAR mmap operations, which our fault
+ *	handlers call when the device is not frozen
  * @log_active: DMA logging started
  * @log_nranges: entries in @log_ranges
  * @log_ranges: the logged IOVA ranges
@@ -106,7 +106,6 @@ struct ivm_mig {
 	unsigned int access_count;
 	wait_queue_head_t access_wq;
 
-	struct vm_operations_struct vm_ops;
 	const struct vm_operations_struct *core_vm_ops;
 
 	bool log_active;
@@ -120,8 +119,6 @@ void ivm_mig_open(struct ivm_mig *mig);
 void ivm_mig_close(struct ivm_mig *mig);
 void ivm_mig_reset_done(struct ivm_mig *mig);
 int ivm_mig_device_reset(struct ivm_mig *mig);
-
-
 
 ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
 		     size_t count, loff_t *ppos);

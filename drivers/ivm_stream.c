@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
-#define min_t(t, a, b)			((t)(a) < (t)(b) ? (t)(a) : (t)(b))
 #endif
 
 #include "ivm_stream.h"
@@ -76,6 +75,11 @@ static u64 get64(const u8 *p)
 #define R_FLAGS		4
 #define R_OFFSET	8
 #define R_LENGTH	16
+
+static u64 min64(u64 a, u64 b)
+{
+	return a < b ? a : b;
+}
 
 static u64 mem_records(u64 mem_size)
 {
@@ -147,8 +151,7 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
 		cur->meta_len += d->regs_size;
 		break;
 	case IVM_SAVE_MEM_HDR:
-		len = min_t(u64, d->mem_size - cur->mem_next,
-			    IVM_MEM_RECORD_MAX);
+		len = min64(d->mem_size - cur->mem_next, IVM_MEM_RECORD_MAX);
 		cur->rec_end = cur->mem_next + len;
 		cur->meta_len = build_record(m, IVM_REC_MEM, cur->mem_next,
 					     len);
@@ -453,7 +456,7 @@ long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
 		default:
 			break;
 		}
-		n = min_t(size_t, p->want - p->have, len - done);
+		n = min64(p->want - p->have, len - done);
 		memcpy(p->buf + p->have, src + done, n);
 		p->have += n;
 		p->pos += n;
