@@ -266,8 +266,8 @@ static bool ivm_zero_bytes(const void *p, size_t from, size_t to)
 /* True if @ops has nothing but .fault and .huge_fault set. */
 static bool ivm_only_fault_ops(const struct vm_operations_struct *ops)
 {
-	size_t a = offsetof(struct vm_operations_struct, fault);
-	size_t b = offsetof(struct vm_operations_struct, huge_fault);
+	size_t a = offsetof(typeof(*ops), fault);
+	size_t b = offsetof(typeof(*ops), huge_fault);
 	size_t lo = min(a, b), hi = max(a, b), ptr = sizeof(void *);
 
 	return ivm_zero_bytes(ops, 0, lo) &&
