@@ -1,0 +1,170 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs as PID 1 in the test VM (exec'd by /sbin/ivm-init of the image, from the 9p share /mnt/share).
+# Loads vfio + the module, binds the ivshmem devices, exports their addresses, then does what ivm.conf's
+# IVM_MODE says (check: run the test plan; demo/bench: run one program; shell: interactive bash) and powers off.
+# Every result goes to /mnt/share/results/ (the host judges them); progress lines start with "ivm:".
+# Never exits: PID 1 exiting would panic the guest.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+S=/mnt/share
+R=$S/results
+up() { cut -d' ' -f1 /proc/uptime; }
+log() { echo "ivm: [$(up)s] $*"; }
+# step STATUS NAME DETAIL: one harness result line for the host (STATUS ok|fail|skip)
+step() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$R/steps.tsv"; log "$1: $2${3:+ ($3)}"; }
+
+poweroff_now() {
+	log "powering off"
+	sync
+	umount /mnt/share 2>/dev/null
+	mount -o remount,ro / 2>/dev/null
+	echo o > /proc/sysrq-trigger
+	sleep 60
+}
+
+finish() {
+	dmesg > "$R/dmesg.txt" 2>&1
+	cat /proc/sys/kernel/tainted > "$R/tainted"
+	log "finished, kernel tainted=$(cat /proc/sys/kernel/tainted)"
+	echo "$(up)" > "$R/done"
+	poweroff_now
+}
+
+mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
+hostname ivm-guest
+mkdir -p "$R"
+# shellcheck source=/dev/null
+. "$S/ivm.conf"
+log "userspace up, mode $IVM_MODE, kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
+echo "$(up)" > "$R/started"
+
+# ---- vfio + our module ----------------------------------------------------------------------------------------
+for m in vfio_pci_core vfio_iommu_type1; do
+	if out=$(modprobe "$m" 2>&1); then :; else step fail "modprobe $m" "$out"; fi
+done
+MODULE_LOADED=
+# insmod does not resolve dependencies: load what the module's "depends" names first (as modprobe would)
+if [ -n "$IVM_KO" ]; then
+	for m in $(modinfo -F depends "$S/$IVM_KO" 2>/dev/null | tr ',' ' '); do
+		out=$(modprobe "$m" 2>&1) || step fail "modprobe $m (needed by $IVM_DRIVER)" "$out"
+	done
+fi
+if [ -z "$IVM_KO" ]; then
+	step fail "load $IVM_DRIVER.ko" "not built: see the build result above"
+elif out=$(insmod "$S/$IVM_KO" 2>&1); then
+	MODULE_LOADED=1
+	step ok "load $IVM_DRIVER.ko" "$(basename "$IVM_KO")"
+else
+	step fail "load $IVM_DRIVER.ko" "insmod: ${out##*insmod: } ; $(dmesg | tail -3 | tr '\n' ' ')"
+fi
+# the name the PCI bus knows the driver by (a module's KBUILD_MODNAME has '_' where its file name has '-')
+DRV=$IVM_DRIVER
+for alt in "$IVM_DRIVER" "${IVM_DRIVER//-/_}"; do [ -d "/sys/bus/pci/drivers/$alt" ] && DRV=$alt && break; done
+for k in $IVM_TEST_KMODS; do            # harness self-test modules (scripts/tests/kmods), loaded after ours
+	if out=$(insmod "$S/$k" 2>&1); then step ok "load test module $(basename "$k")"
+	else step fail "load test module $(basename "$k")" "$out"; fi
+done
+
+# ---- find the devices: each ivshmem-plain sits behind its own root port, the host told us which is which --------
+declare -A BDF
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ] || continue
+	rp=$(basename "$(dirname "$(readlink -f "$d")")")
+	for e in $IVM_DEVICES; do          # NAME@ROOTPORT@BYTES
+		IFS=@ read -r name port bytes <<< "$e"
+		[ "$rp" = "$port" ] || continue
+		read -r s en _ < <(sed -n 3p "$d/resource")
+		size=$(( en - s + 1 ))
+		if [ "$size" != "$bytes" ]; then
+			step fail "identify device $name" "$(basename "$d") behind $rp has BAR2 of $size bytes, expected $bytes"
+		fi
+		BDF[$name]=$(basename "$d")
+	done
+done
+missing=
+for e in $IVM_DEVICES; do n=${e%%@*}; [ -n "${BDF[$n]:-}" ] || missing="$missing $n"; done
+export IVSHMEM_BDFS=
+for e in $IVM_DEVICES; do
+	n=${e%%@*}
+	export "IVSHMEM_BDF_$n=${BDF[$n]:-}"
+	[ -n "${BDF[$n]:-}" ] && IVSHMEM_BDFS="${IVSHMEM_BDFS:+$IVSHMEM_BDFS }${BDF[$n]}"
+done
+if [ -n "$missing" ]; then
+	step fail "identify ivshmem devices" "missing:$missing (lspci: $(lspci -n -d 1af4: | tr '\n' ' '))"
+else
+	step ok "identify ivshmem devices" "$(for e in $IVM_DEVICES; do n=${e%%@*}; printf '%s=%s ' "$n" "${BDF[$n]}"; done)"
+fi
+
+# ---- bind them with the user-facing helper ----------------------------------------------------------------------
+if [ -n "$MODULE_LOADED" ] && [ -n "$IVSHMEM_BDFS" ]; then
+	# shellcheck disable=SC2086
+	if out=$("$S/guest/bind.sh" bind -d "$DRV" $IVSHMEM_BDFS 2>&1); then
+		step ok "bind devices to $IVM_DRIVER" "$(echo "$out" | wc -l) devices"
+	else
+		step fail "bind devices to $IVM_DRIVER" "$(echo "$out" | tr '\n' ' ')"
+	fi
+	echo "$out" | sed 's/^/ivm:   /'
+else
+	step fail "bind devices to $IVM_DRIVER" "skipped: module not loaded or no devices"
+fi
+
+export IVSHMEM_DRIVER=$DRV IVSHMEM_SIZE_SMALL IVSHMEM_SIZE_MISMATCH IVSHMEM_SIZE_BIG
+export IVSHMEM_MODULE=${IVM_KO:+$S/$IVM_KO} IVM_SUITE IVM_SHARE=$S IVM_GUEST=1
+env | grep -E '^(IVSHMEM_|IVM_)' | sort > "$R/env.txt"
+
+# ---- run one program: output to results/<idx>.out, exit status to results/<idx>.rc --------------------------------
+run_program() { # idx name path
+	local idx=$1 name=$2 path=$S/$3 t0 t1 rc
+	[ -x "$path" ] || chmod +x "$path" 2>/dev/null
+	log "RUN  $name"
+	t0=$(date +%s%N)
+	if [ "$IVM_TEST_TIMEOUT" -gt 0 ] 2>/dev/null; then
+		(cd "$(dirname "$path")" && exec timeout -k 10 "$IVM_TEST_TIMEOUT" "$path") < /dev/null 2>&1 |
+			tee "$R/$idx.out" | while IFS= read -r l; do
+				case $l in ok\ *|not\ ok\ *) echo "ivm:   $l" ;; esac
+			done
+	else
+		(cd "$(dirname "$path")" && exec "$path") < /dev/null 2>&1 | tee "$R/$idx.out" |
+			while IFS= read -r l; do case $l in ok\ *|not\ ok\ *) echo "ivm:   $l" ;; esac; done
+	fi
+	rc=${PIPESTATUS[0]}
+	t1=$(date +%s%N)
+	echo "$rc $(( (t1 - t0) / 1000000 ))" > "$R/$idx.rc"
+	log "DONE $name: exit $rc in $(( (t1 - t0) / 1000000 )) ms"
+}
+
+case $IVM_MODE in
+check)
+	while IFS=$'\t' read -r idx name path; do
+		[ -n "$idx" ] && run_program "$idx" "$name" "$path"
+	done < "$S/plan.tsv"
+	;;
+demo|bench)
+	log "running $IVM_PROGRAM"
+	t0=$(date +%s%N)
+	(cd "$(dirname "$S/$IVM_PROGRAM")" && exec "$S/$IVM_PROGRAM") < /dev/null 2>&1 | tee "$R/program.out"
+	rc=${PIPESTATUS[0]}
+	echo "$rc $(( ($(date +%s%N) - t0) / 1000000 ))" > "$R/program.rc"
+	log "$IVM_PROGRAM exited with status $rc"
+	;;
+shell)
+	[ -n "${IVM_ROWS:-}" ] && stty -F /dev/ttyS0 rows "$IVM_ROWS" cols "$IVM_COLS" 2>/dev/null
+	cat <<EOF
+
+ivm: ---------------------------------------------------------------------------------------------
+ivm: guest shell ($(uname -r)). Module: ${IVSHMEM_MODULE:-not loaded}. Devices:
+$(grep '^IVSHMEM_BDF' "$R/env.txt" | sed 's/^/ivm:   /')
+ivm: the repo (as built) is at $S/src; bind helper: $S/guest/bind.sh list
+ivm: leave with 'exit' (or Ctrl-D); Ctrl-A x kills QEMU
+ivm: ---------------------------------------------------------------------------------------------
+EOF
+	cd "$S/src" 2>/dev/null || cd /
+	TERM=${IVM_TERM:-linux} setsid -c bash -l < /dev/ttyS0 > /dev/ttyS0 2>&1
+	;;
+*)
+	step fail "guest mode" "unknown IVM_MODE '$IVM_MODE'"
+	;;
+esac
+finish

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Install the host packages the VM harness needs (Debian): only when one is missing, with apt-get update first.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+pkgs="qemu-system-x86 mmdebstrap e2fsprogs debian-archive-keyring util-linux coreutils"
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -n "$missing" ] || [ -n "${IVM_FORCE_HOST_DEPS:-}" ]; then
+	[ "$(id -u)" = 0 ] || die "need root to install host packages:$missing"
+	step "host: apt-get update + install${missing:- $pkgs}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends ${missing:-$pkgs} > /dev/null
+fi
+for t in qemu-system-x86_64 mmdebstrap mke2fs unshare flock timeout; do
+	command -v "$t" > /dev/null || die "host tool $t is missing after installing packages"
+done

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings and helpers of the VM test harness (sourced by the scripts in this directory).
+# shellcheck shell=bash
+
+IVM_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IVM_REPO=$(cd "$IVM_SCRIPTS/.." && pwd)
+
+# ---- user-facing settings (environment or make variables) -------------------------------------------------
+SUITE=${SUITE:-trixie}
+IVM_CACHE=${IVM_CACHE:-/var/tmp/ivshmem-vfio-pci}
+IVM_SMALL=${IVM_SMALL:-1M}            # BAR2 size of the A/B pair
+IVM_MISMATCH=${IVM_MISMATCH:-2M}      # BAR2 size of C
+IVM_BIG=${IVM_BIG:-256M}              # BAR2 size of the BIG_A/BIG_B pair
+IVM_MEM=${IVM_MEM:-4G}                # guest RAM (>= 4G: the guest runs a nested QEMU)
+IVM_SMP=${IVM_SMP:-2}
+IVM_TIMEOUT=${IVM_TIMEOUT:-900}       # host-side limit for one guest run (seconds)
+IVM_TEST_TIMEOUT=${IVM_TEST_TIMEOUT:-300}  # per test program inside the guest (seconds, 0 = none)
+IVM_DRIVER=${IVM_DRIVER:-ivshmem-vfio-pci}
+# Debian packages of the guest image. Changing the list (or IVM_EXTRA_PACKAGES) makes a new image.
+IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod pciutils qemu-system-x86 socat"
+IVM_PACKAGES="$IVM_PACKAGES_BASE${IVM_EXTRA_PACKAGES:+ $IVM_EXTRA_PACKAGES}"
+# Bump when the layout or the content of the cached image changes in a way the package list does not show.
+IVM_IMAGE_FORMAT=3
+
+# ---- output -------------------------------------------------------------------------------------------------
+# One clock for a whole make target: scripts started by scripts inherit IVM_T0.
+: "${IVM_T0:=$(date +%s%N)}"
+export IVM_T0
+ivm_elapsed() { local d=$(( ($(date +%s%N) - IVM_T0) / 100000000 )); printf '%d.%d' $((d / 10)) $((d % 10)); }
+step() { printf '### [%6ss] %s\n' "$(ivm_elapsed)" "$*"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf '!!! %s\n' "$*" >&2; }
+die()  { printf '!!! ERROR: %s\n' "$*" >&2; exit 2; }
+
+# ---- host facts ---------------------------------------------------------------------------------------------
+# The Debian mirror this machine's apt already uses (first non-security "deb" source), unless IVM_MIRROR is set.
+ivm_mirror() {
+	if [ -n "${IVM_MIRROR:-}" ]; then echo "$IVM_MIRROR"; return; fi
+	local f m
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		# deb822: paragraphs separated by blank lines; want Types: deb, a http(s) URI, suites not *-security.
+		m=$(awk 'BEGIN { RS = ""; FS = "\n" }
+			{ t = u = s = ""; en = 1
+			  for (i = 1; i <= NF; i++) {
+				if ($i ~ /^Types:/) t = $i
+				else if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); u = a[2] }
+				else if ($i ~ /^Suites:/) s = $i
+				else if ($i ~ /^Enabled:[ \t]*no/) en = 0
+			  }
+			  if (en && t ~ /[ \t]deb([ \t]|$)/ && u ~ /^https?:\/\// && s !~ /-security/ && u !~ /-security/) { print u; exit }
+			}' "$f")
+		[ -n "$m" ] && { echo "$m"; return; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -r "$f" ] || continue
+		m=$(awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($i ~ /^https?:\/\// && $(i+1) !~ /-security/ && $i !~ /-security/) { print $i; exit } }' "$f")
+		[ -n "$m" ] && { echo "$m"; return; }
+	done
+	return 1
+}
+
+# KVM only where a real hardware-assisted KVM module is loaded (the /dev/kvm of some hosts cannot boot a stock kernel).
+ivm_accel_args() {
+	if [ -z "${IVM_ACCEL:-}" ]; then
+		if [ -e /sys/module/kvm_intel ] || [ -e /sys/module/kvm_amd ]; then IVM_ACCEL=kvm; else IVM_ACCEL=tcg; fi
+	fi
+	case $IVM_ACCEL in
+	kvm) echo "-accel kvm -cpu host -machine q35,kernel-irqchip=split" ;;
+	*)   echo "-accel tcg,thread=multi -cpu max -machine q35" ;;
+	esac
+}
+
+# "1M" / "256M" / "1G" / plain bytes -> bytes
+ivm_bytes() {
+	local v=$1 n u
+	n=${v%[KkMmGg]}; u=${v#"$n"}
+	[[ $n =~ ^[0-9]+$ ]] || die "bad size '$v' (use e.g. 1M, 256M, 1G)"
+	case $u in
+	"") echo "$n" ;; [Kk]) echo $((n << 10)) ;; [Mm]) echo $((n << 20)) ;; [Gg]) echo $((n << 30)) ;;
+	esac
+}
+
+# ---- image cache --------------------------------------------------------------------------------------------
+ivm_suite_aptopts() {
+	# sid's Release file on a mirror snapshot may be past its Valid-Until date
+	case $SUITE in sid|unstable|experimental) echo 'Acquire::Check-Valid-Until "false"' ;; esac
+}
+ivm_image_key() {
+	printf 'format=%s\nsuite=%s\npackages=%s\naptopts=%s\n' "$IVM_IMAGE_FORMAT" "$SUITE" \
+		"$(echo "$IVM_PACKAGES" | tr ' ' '\n' | sort -u | tr '\n' ' ')" "$(ivm_suite_aptopts)" |
+		sha256sum | cut -c1-16
+}
+ivm_image_dir() { echo "$IVM_CACHE/$SUITE/$(ivm_image_key)"; }
+
+# Run a shell command as root in a chroot of the cached image's rootfs, with directory $2 bind-mounted at
+# /mnt/ivm. A private mount namespace makes the mounts vanish with the command, even if it is killed.
+ivm_chroot() {
+	local root=$1 dir=$2 cmd=$3
+	unshare -m --propagation private sh -c '
+		mount --bind "$2" "$1/mnt/ivm" && mount -t proc proc "$1/proc" || exit 125
+		exec chroot "$1" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root LANG=C.UTF-8 /bin/sh -c "$3"' sh "$root" "$dir" "$cmd"
+}

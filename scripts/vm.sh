@@ -1,0 +1,261 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The VM test harness: vm.sh check|demo|bench|shell|build|clean  (the Makefile's check, demo, bench, vm-shell,
+# vm-clean targets call this). Each run:
+#   1. host packages (scripts/host-deps.sh) and the cached guest image of $SUITE (scripts/image.sh)
+#   2. a run directory $IVM_CACHE/runs/<suite>-<time>-XXXX/ whose share/ is the guest's 9p share: a copy of the
+#      repo, built in a chroot of the image's rootfs (module, tools/selftests, tools/demo|bench)
+#   3. a QEMU q35 + intel-iommu guest with five ivshmem-plain devices, each behind its own pcie-root-port,
+#      booted from the image's own kernel with a tiny init (scripts/guest/init.sh) and a host-side timeout
+#   4. the verdict from the results, the serial console and the guest's dmesg (scripts/verdict.sh)
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+MODE=${1:-check}
+case $MODE in check|demo|bench|shell|build|clean) ;; *) die "usage: vm.sh check|demo|bench|shell|build|clean" ;; esac
+
+# ---- vm-clean -----------------------------------------------------------------------------------------------------
+if [ "$MODE" = clean ]; then
+	if [ -n "${IVM_CLEAN_SUITE:-}" ]; then target=$IVM_CACHE/$IVM_CLEAN_SUITE; else target=$IVM_CACHE; fi
+	case $target in /|/var|/var/tmp|/tmp|"") die "refusing to remove '$target'" ;; esac
+	if [ -e "$target" ]; then
+		step "removing $target ($(du -sh "$target" 2>/dev/null | cut -f1))"
+		rm -rf "$target"
+	else
+		step "nothing to remove: $target does not exist"
+	fi
+	rm -f /dev/shm/ivm-*-[0-9]*-* 2>/dev/null   # backing files of runs that were killed hard
+	exit 0
+fi
+
+[ "$(id -u)" = 0 ] || die "the VM harness needs root (mmdebstrap, chroot, mount namespaces)"
+case $SUITE in bookworm) : "${IVM_BUILD_ONLY:=1}" ;; esac
+[ "$MODE" = build ] && IVM_BUILD_ONLY=1
+IVM_BUILD_ONLY=${IVM_BUILD_ONLY:-}
+
+step "$MODE: suite $SUITE${IVM_BUILD_ONLY:+ (build only)}, cache $IVM_CACHE"
+"$IVM_SCRIPTS/host-deps.sh" || die "host packages missing"
+"$IVM_SCRIPTS/image.sh" || die "no guest image for $SUITE"
+IMG=$(ivm_image_dir)
+ROOT=$IMG/rootfs
+KVER=$(cat "$IMG/kver")
+
+# ---- run directory ---------------------------------------------------------------------------------------------------
+mkdir -p "$IVM_CACHE/runs"
+# keep the newest 12 runs for post-mortems
+ls -1dt "$IVM_CACHE"/runs/*/ 2>/dev/null | tail -n +12 | xargs -r rm -rf
+RUN=$(mktemp -d "$IVM_CACHE/runs/$SUITE-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+SH=$RUN/share
+mkdir -p "$SH/results" "$SH/guest" "$SH/src" "$RUN/kselftest"
+HSTEPS=$RUN/host-steps.tsv
+: > "$HSTEPS"
+hstep() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$HSTEPS"; info "$1: $2${3:+ ($3)}"; }
+{ echo "mode=$MODE"; echo "suite=$SUITE"; echo "kver=$KVER"; echo "test_timeout=$IVM_TEST_TIMEOUT"
+  echo "timeout=$IVM_TIMEOUT"; echo "build_only=$IVM_BUILD_ONLY"; } > "$RUN/meta"
+info "run directory: $RUN"
+
+# ---- copy the work tree (not .git, not host build products) and build it in the image's chroot ------------------------
+step "build: module and tests for $KVER in a chroot of the $SUITE image"
+tar -C "$IVM_REPO" --exclude=./.git --exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' \
+	--exclude='.*.cmd' --exclude='modules.order' --exclude=Module.symvers -cf - . | tar -C "$SH/src" -xf -
+cp "$IMG"/kselftest/kselftest*.h "$RUN/kselftest/"
+KDIR=/lib/modules/$KVER/build
+# build LOGNAME COMMAND: run in the chroot (the run dir is /mnt/ivm there), log to $RUN/build-LOGNAME.log
+build() {
+	ivm_chroot "$ROOT" "$RUN" "$2" > "$RUN/build-$1.log" 2>&1
+}
+# first error lines of a build log, on one line
+build_err() {
+	{ grep -E 'error|Error|No rule|not found|undefined' "$RUN/build-$1.log" || tail -3 "$RUN/build-$1.log"; } |
+		head -3 | sed 's#/mnt/ivm/share/src/##g' | tr '\n' ' ' | cut -c1-400
+}
+
+KO=
+if [ -n "${IVM_KO:-}" ]; then
+	cp "$IVM_KO" "$SH/override.ko" || die "IVM_KO=$IVM_KO: cannot read it"
+	KO=override.ko
+	hstep skip "build $IVM_DRIVER.ko" "using IVM_KO=$IVM_KO instead"
+else
+	t=$(date +%s)
+	if build module "make -C /mnt/ivm/share/src KDIR=$KDIR -j$(nproc)" && [ -f "$SH/src/$IVM_DRIVER.ko" ]; then
+		KO=src/$IVM_DRIVER.ko
+		hstep ok "build $IVM_DRIVER.ko" "$(( $(date +%s) - t )) s"
+	else
+		hstep fail "build $IVM_DRIVER.ko" "$(build_err module); log: $RUN/build-module.log"
+	fi
+fi
+
+# test programs, in run order: harness sanity tests, tools/selftests (its 'list'), then EXTRA_TESTS
+PLAN=$SH/plan.tsv
+: > "$PLAN"
+n=0
+plan() { n=$((n + 1)); printf '%02d\t%s\t%s\n' "$n" "$1" "$2" >> "$PLAN"; }
+for f in "$SH"/src/scripts/tests/*; do
+	[ -f "$f" ] && [ -x "$f" ] && plan "harness/$(basename "$f")" "src/scripts/tests/$(basename "$f")"
+done
+if [ -f "$SH/src/tools/selftests/Makefile" ]; then
+	t=$(date +%s)
+	if build selftests "make -C /mnt/ivm/share/src/tools/selftests KSFT_INC=/mnt/ivm/kselftest -j$(nproc)"; then
+		hstep ok "build tools/selftests" "$(( $(date +%s) - t )) s"
+		if ivm_chroot "$ROOT" "$RUN" "make -s -C /mnt/ivm/share/src/tools/selftests list" > "$RUN/selftests.list" 2> "$RUN/build-list.log"; then
+			c=0
+			while read -r p; do
+				[ -n "$p" ] || continue
+				c=$((c + 1))
+				plan "selftests/$p" "src/tools/selftests/$p"
+			done < "$RUN/selftests.list"
+			[ "$c" -gt 0 ] || hstep fail "list tools/selftests" "'make -s -C tools/selftests list' printed no programs"
+		else
+			hstep fail "list tools/selftests" "$(head -c 300 "$RUN/build-list.log")"
+		fi
+	else
+		hstep fail "build tools/selftests" "$(build_err selftests); log: $RUN/build-selftests.log"
+	fi
+else
+	hstep skip "build tools/selftests" "no tools/selftests/Makefile yet"
+fi
+if [ -n "${EXTRA_TESTS:-}" ]; then
+	[ -d "$EXTRA_TESTS" ] || die "EXTRA_TESTS=$EXTRA_TESTS is not a directory"
+	mkdir -p "$SH/extra"
+	cp -a "$EXTRA_TESTS"/. "$SH/extra/"
+	c=0
+	for f in "$SH"/extra/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		c=$((c + 1))
+		plan "extra/$(basename "$f")" "extra/$(basename "$f")"
+	done
+	[ "$c" -gt 0 ] || hstep fail "EXTRA_TESTS" "no executable files in $EXTRA_TESTS"
+fi
+
+# harness self-test kernel modules (scripts/tests/kmods/<name>), built and loaded after ours
+TEST_KMODS=
+for k in ${IVM_TEST_KMODS:-}; do
+	if build "kmod-$k" "make -C $KDIR M=/mnt/ivm/share/src/scripts/tests/kmods/$k modules" &&
+		ko=$(ls "$SH"/src/scripts/tests/kmods/"$k"/*.ko 2>/dev/null | head -1) && [ -n "$ko" ]; then
+		TEST_KMODS="$TEST_KMODS ${ko#"$SH"/}"
+		hstep ok "build test module $k"
+	else
+		hstep fail "build test module $k" "$(build_err "kmod-$k")"
+	fi
+done
+
+# demo / bench program (provided under tools/demo, tools/bench by the driver's author)
+PROGRAM=
+if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
+	d=tools/$MODE
+	if [ -f "$SH/src/$d/Makefile" ]; then
+		build "$MODE" "make -C /mnt/ivm/share/src/$d KSFT_INC=/mnt/ivm/kselftest" ||
+			hstep fail "build $d" "$(build_err "$MODE"); log: $RUN/build-$MODE.log"
+	fi
+	if [ -x "$SH/src/$d/$MODE" ]; then
+		PROGRAM=src/$d/$MODE
+	else
+		warn "make $MODE: $d/$MODE does not exist (yet): it is the driver author's program, built by 'make -C $d'"
+		exit 1
+	fi
+fi
+
+if [ -n "$IVM_BUILD_ONLY" ]; then
+	step "build only ($SUITE): no VM boot"
+	"$IVM_SCRIPTS/verdict.sh" "$RUN"
+	exit $?
+fi
+
+# ---- devices -----------------------------------------------------------------------------------------------------------
+pow2() { local b; b=$(ivm_bytes "$1"); [ $((b & (b - 1))) = 0 ] && [ "$b" -ge 4096 ] || die "size $1 must be a power of two >= 4K"; echo "$b"; }
+S_SMALL=$(pow2 "$IVM_SMALL") || exit 2
+S_MIS=$(pow2 "$IVM_MISMATCH") || exit 2
+S_BIG=$(pow2 "$IVM_BIG") || exit 2
+NAMES=(A B C BIG_A BIG_B)
+SIZES=("$S_SMALL" "$S_SMALL" "$S_MIS" "$S_BIG" "$S_BIG")
+RUNID="$$-$(basename "$RUN" | tr -dc 'A-Za-z0-9' | tail -c 4)"
+DEVARGS=()
+DEVLIST=
+SHMS=()
+for i in "${!NAMES[@]}"; do
+	slot=$((0x10 + i))
+	shm=/dev/shm/ivm-$RUNID-${NAMES[$i]}
+	SHMS+=("$shm")
+	DEVARGS+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,addr=$(printf 0x%x $slot),chassis=$((i + 1)),slot=$((i + 1))"
+		-object "memory-backend-file,id=ivmem$i,size=${SIZES[$i]},mem-path=$shm,share=on"
+		-device "ivshmem-plain,id=ivshmem_${NAMES[$i]},memdev=ivmem$i,bus=rp$i")
+	DEVLIST="$DEVLIST ${NAMES[$i]}@0000:00:$(printf %02x $slot).0@${SIZES[$i]}"
+done
+cleanup() { rm -f "${SHMS[@]}"; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# ---- guest configuration -----------------------------------------------------------------------------------------
+cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
+chmod +x "$SH/guest/"*
+rows='' cols=''
+if [ "$MODE" = shell ] && [ -t 0 ]; then read -r rows cols < <(stty size 2>/dev/null) || true; fi
+cat > "$SH/ivm.conf" <<EOF
+IVM_MODE=$MODE
+IVM_SUITE=$SUITE
+IVM_DRIVER=$IVM_DRIVER
+IVM_KO=$KO
+IVM_TEST_KMODS="$TEST_KMODS"
+IVM_TEST_TIMEOUT=$IVM_TEST_TIMEOUT
+IVM_DEVICES="${DEVLIST# }"
+IVSHMEM_SIZE_SMALL=$S_SMALL
+IVSHMEM_SIZE_MISMATCH=$S_MIS
+IVSHMEM_SIZE_BIG=$S_BIG
+IVM_PROGRAM=$PROGRAM
+IVM_ROWS=$rows
+IVM_COLS=$cols
+IVM_TERM=${TERM:-linux}
+EOF
+
+# ---- boot ------------------------------------------------------------------------------------------------------------
+# panic=-1 + -no-reboot: a panic ends QEMU at once; oops/soft lockup/hung task become panics; KFENCE and SLUB
+# debugging (F: sanity checks, Z: red zones, P: poisoning) catch memory errors; printk.time marks kernel lines.
+APPEND="console=ttyS0,115200 root=/dev/vda rw rootfstype=ext4 init=/sbin/ivm-init fsck.mode=skip \
+intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 kfence.sample_interval=100 slub_debug=FZP \
+printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"
+# shellcheck disable=SC2207
+ACCEL=($(ivm_accel_args))
+CONSOLE=$RUN/console.log
+QEMU=(qemu-system-x86_64 "${ACCEL[@]}" -m "$IVM_MEM" -smp "$IVM_SMP" -nodefaults -display none -no-reboot
+	-device intel-iommu,intremap=on,caching-mode=on
+	-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND"
+	-drive "file=$IMG/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe"
+	-virtfs "local,path=$SH,mount_tag=ivmshare,security_model=none,id=ivmshare"
+	"${DEVARGS[@]}")
+echo "${QEMU[*]}" > "$RUN/qemu-cmdline"
+step "boot: $SUITE guest ($KVER, ${ACCEL[1]%%,*}, ${IVM_MEM} RAM, $IVM_SMP cpus), devices A/B=$IVM_SMALL C=$IVM_MISMATCH BIG_A/BIG_B=$IVM_BIG"
+
+if [ "$MODE" = shell ]; then
+	[ -t 0 ] || die "make vm-shell needs a terminal"
+	info "serial console on this terminal; Ctrl-A x quits QEMU, Ctrl-A h for help; log: $CONSOLE"
+	"${QEMU[@]}" -chardev "stdio,id=con,mux=on,signal=off,logfile=$CONSOLE" -serial chardev:con -mon chardev=con
+	echo "qemu_rc=$?" >> "$RUN/meta"
+	exit 0
+fi
+
+# Show "ivm:" progress lines (and any kernel report) with host time; V=1 shows the whole console; in demo/bench
+# mode the program's own output is shown as well.
+show() {
+	local l t0=${EPOCHREALTIME/./} d kre='^\[ *[0-9]+\.[0-9]+\]'
+	local bad='WARNING:|BUG|Oops|Call Trace|circular locking|INFO: |KFENCE|blocked for more than|Kernel panic|general protection'
+	while IFS= read -r l; do
+		l=${l%$'\r'}
+		d=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
+		if [ -n "${V:-}" ] && [ "${V:-0}" != 0 ]; then printf '    [%4d.%ds] %s\n' $((d / 10)) $((d % 10)) "$l"; continue; fi
+		if [[ $l =~ $kre ]]; then
+			[[ $l =~ $bad ]] && printf '    [%4d.%ds] guest kernel: %s\n' $((d / 10)) $((d % 10)) "$l"
+		elif [[ $l == ivm:* ]] || [ "$MODE" != check ]; then
+			printf '    [%4d.%ds] %s\n' $((d / 10)) $((d % 10)) "$l"
+		fi
+	done
+}
+t0=$(date +%s)
+timeout -k 10 "$IVM_TIMEOUT" "${QEMU[@]}" -chardev "stdio,id=con,signal=off,logfile=$CONSOLE" -serial chardev:con \
+	< /dev/null 2> "$RUN/qemu.stderr" | show
+qrc=${PIPESTATUS[0]}
+echo "qemu_rc=$qrc" >> "$RUN/meta"
+echo "guest_seconds=$(( $(date +%s) - t0 ))" >> "$RUN/meta"
+[ -s "$RUN/qemu.stderr" ] && sed 's/^/    qemu: /' "$RUN/qemu.stderr" | head -5
+step "guest stopped after $(( $(date +%s) - t0 )) s (qemu exit $qrc)"
+cleanup
+"$IVM_SCRIPTS/verdict.sh" "$RUN"
