@@ -359,7 +359,7 @@ static const struct pci_device_id ivshmem_vfio_table[] = {
 MODULE_DEVICE_TABLE(pci, ivshmem_vfio_table);
 
 static struct pci_driver ivshmem_vfio_driver = {
-	.name = KBUILD_MODNAME,
+	.name = "ivshmem-vfio-pci",
 	.id_table = ivshmem_vfio_table,
 	.probe = ivshmem_vfio_probe,
 	.remove = ivshmem_vfio_remove,
