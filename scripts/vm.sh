@@ -93,7 +93,9 @@ plan() { n=$((n + 1)); printf '%02d\t%s\t%s\n' "$n" "$1" "$2" >> "$PLAN"; }
 for f in "$SH"/src/scripts/tests/*; do
 	[ -f "$f" ] && [ -x "$f" ] && plan "harness/$(basename "$f")" "src/scripts/tests/$(basename "$f")"
 done
-if [ -f "$SH/src/tools/selftests/Makefile" ]; then
+if [ -n "${IVM_NO_SELFTESTS:-}" ]; then
+	hstep skip "build tools/selftests" "IVM_NO_SELFTESTS is set"
+elif [ -f "$SH/src/tools/selftests/Makefile" ]; then
 	t=$(date +%s)
 	if build selftests "make -C /mnt/ivm/share/src/tools/selftests KSFT_INC=/mnt/ivm/kselftest -j$(nproc)"; then
 		hstep ok "build tools/selftests" "$(( $(date +%s) - t )) s"

@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make harness-selftest: prove that the harness turns each kind of breakage into a failing verdict with a clear
+# message. Every scenario is one short `vm.sh check` (the driver's own selftests are left out to keep the boots
+# short) whose output must (1) end in "N passed, N failed, N skipped" with N failed > 0, (2) exit non-zero and
+# (3) contain the scenario's expected message(s). Prints one PASS/FAIL line per scenario and the usual last line.
+#   IVM_SELFTEST_ONLY="tests panic ..."  run only these scenarios
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+B=$IVM_SCRIPTS/tests/broken
+WORK=$(mktemp -d /tmp/ivm-harness-selftest.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+export IVM_NO_SELFTESTS=1
+unset EXTRA_TESTS IVM_KO IVM_TEST_KMODS
+
+extra() { # NAME FILES... -> a fresh EXTRA_TESTS dir
+	local d=$WORK/extra-$1 f
+	shift
+	mkdir -p "$d"
+	for f in "$@"; do cp "$B/$f" "$d/"; done
+	echo "$d"
+}
+
+P=0 F=0
+FAILED=()
+# scenario NAME "EXPECTED-REGEX|||EXPECTED-REGEX..." ENV-ASSIGNMENTS...
+scenario() {
+	local name=$1 expects=$2 out=$WORK/$1.out rc last why='' e
+	shift 2
+	if [ -n "${IVM_SELFTEST_ONLY:-}" ] && ! [[ " $IVM_SELFTEST_ONLY " == *" $name "* ]]; then return; fi
+	step "harness-selftest: scenario '$name' ($*)"
+	env "$@" "$IVM_SCRIPTS/vm.sh" check > "$out" 2>&1
+	rc=$?
+	last=$(tail -1 "$out")
+	if ! [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+		why="last line is not the verdict: '$last'"
+	elif [ "${BASH_REMATCH[2]}" = 0 ]; then
+		why="verdict has no failure: '$last'"
+	elif [ "$rc" = 0 ]; then
+		why="exit status 0 despite '$last'"
+	else
+		IFS=$'\n'
+		for e in ${expects//|||/$'\n'}; do
+			grep -qE -- "$e" "$out" || why="${why:+$why; }missing expected message /$e/"
+		done
+		unset IFS
+	fi
+	if [ -z "$why" ]; then
+		P=$((P + 1))
+		echo "PASS  harness-selftest: $name  ($last; exit $rc)"
+		grep -E '^FAIL ' "$out" | sed 's/^/        /' | cut -c1-200
+	else
+		F=$((F + 1))
+		FAILED+=("$name: $why")
+		echo "FAIL  harness-selftest: $name  -- $why (output: $out)"
+		tail -25 "$out" | sed 's/^/        /'
+		cp "$out" "/tmp/ivm-harness-selftest-$name.out"
+	fi
+}
+
+# 1. failing / misbehaving test programs, all in one boot
+scenario tests \
+	'^FAIL  extra/fail_ktap.sh: selftest_must_fail|||^FAIL  extra/exit_nonzero.sh  -- exited with status 3 without reporting a failing test|||^FAIL  extra/crash.sh  -- CRASHED: killed by signal SIGSEGV|||^FAIL  extra/short_plan.sh  -- only 1 of 3 planned results|||^FAIL  extra/hang.sh  -- TIMED OUT after 20 s|||^PASS  extra/fail_ktap.sh: selftest_passes' \
+	EXTRA_TESTS="$(extra tests fail_ktap.sh exit_nonzero.sh crash.sh short_plan.sh hang.sh)" IVM_TEST_TIMEOUT=20
+
+# 2. a module that does not load (a corrupted .ko)
+{ printf '\177ELF\002\001\001'; head -c 16384 /dev/urandom; } > "$WORK/corrupt.ko"
+scenario module-load \
+	"^FAIL  harness: load $IVM_DRIVER.ko  -- insmod: .*(Invalid module format|Exec format error|invalid)" \
+	IVM_KO="$WORK/corrupt.ko"
+
+# 3. a guest kernel panic in the middle of the tests
+scenario panic \
+	'^FAIL  harness: guest ran to the end  -- guest kernel PANIC: .*sysrq|||^FAIL  extra/panic.sh  -- did not finish|||^FAIL  harness: kernel log clean' \
+	EXTRA_TESTS="$(extra panic panic.sh)"
+
+# 4. a guest that never finishes: only the host-side timeout ends it
+scenario guest-hang \
+	'^FAIL  harness: guest ran to the end  -- guest HUNG: no end within IVM_TIMEOUT=60 s|||^FAIL  extra/guest_hang.sh  -- did not finish' \
+	EXTRA_TESTS="$(extra guest-hang guest_hang.sh)" IVM_TEST_TIMEOUT=0 IVM_TIMEOUT=60
+
+# 5. a WARN_ON in a module (scripts/tests/kmods/warn, loaded after ours)
+scenario warn-on \
+	'^FAIL  harness: kernel log clean  -- .*WARNING: .*ivm_warn|||^FAIL  harness: kernel taint  -- .*unexpected flag\(s\) .*W' \
+	IVM_TEST_KMODS=warn
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+	echo "---- harness self-test failures"
+	for f in "${FAILED[@]}"; do echo "  $f"; done
+fi
+echo "$P passed, $F failed, 0 skipped"
+[ "$F" = 0 ]
