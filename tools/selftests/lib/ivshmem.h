@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ivshmem-plain (1af4:1110) specifics on top of vfio_dev/vfio_mig: the
+ * register block in BAR0, the shared memory in BAR2 mapped into the test, and
+ * whole-device save / restore helpers.
+ */
+#ifndef VMT_IVSHMEM_H
+#define VMT_IVSHMEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ivm_stream.h"
+#include "vfio_dev.h"
+#include "vfio_mig.h"
+
+#define IVSHMEM_VENDOR		0x1af4
+#define IVSHMEM_DEVICE		0x1110
+#define IVSHMEM_REG_BAR		VFIO_PCI_BAR0_REGION_INDEX
+#define IVSHMEM_MEM_BAR		VFIO_PCI_BAR2_REGION_INDEX
+#define IVSHMEM_INTRMASK	0
+#define IVSHMEM_INTRSTATUS	4
+#define IVSHMEM_IVPOSITION	8
+#define IVSHMEM_DOORBELL	12
+
+struct ivsh {
+	struct vdev dev;
+	volatile uint8_t *mem;	/* BAR2 mapping, NULL if not mapped */
+	uint64_t mem_size;
+};
+
+void ivsh_init(struct ivsh *s);
+/* Opens the device, checks that it is ivshmem and maps BAR2. */
+int ivsh_open(struct ivsh *s, const char *bdf);
+void ivsh_close(struct ivsh *s);
+int ivsh_map(struct ivsh *s);
+void ivsh_unmap(struct ivsh *s);
+
+int ivsh_rd(const struct ivsh *s, unsigned int reg, uint32_t *v);
+int ivsh_wr(const struct ivsh *s, unsigned int reg, uint32_t v);
+/*
+ * Sets INTRMASK and INTRSTATUS.  Tests choose status & mask == 0 so that the
+ * device never asserts INTx (nobody listens to it under VFIO here).
+ */
+int ivsh_set_regs(const struct ivsh *s, uint32_t mask, uint32_t status);
+/* Reads both; note that reading INTRSTATUS clears it in the device. */
+int ivsh_get_regs(const struct ivsh *s, uint32_t *mask, uint32_t *status);
+
+/* Fills / verifies BAR2 (through the mapping) with vmt_pattern(seed). */
+void ivsh_fill(struct ivsh *s, uint64_t seed);
+/* Returns first bad offset or UINT64_MAX. */
+uint64_t ivsh_verify(const struct ivsh *s, uint64_t seed);
+
+/* RUNNING -> STOP_COPY -> read whole stream -> RUNNING. */
+int ivsh_save(struct ivsh *s, struct vmt_buf *out, size_t chunk,
+	      struct vmt_rng *rng);
+/* RUNNING -> RESUMING -> write -> STOP -> RUNNING. */
+int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,
+		 struct vmt_rng *rng);
+
+/* Template for ivm_build() describing this device. */
+void ivsh_build_params(const struct ivsh *s, struct ivm_build_params *bp);
+
+#endif /* VMT_IVSHMEM_H */

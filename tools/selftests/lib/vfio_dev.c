@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/pci_regs.h>
+
+#include "vfio_dev.h"
+#include "vmt_util.h"
+
+void vdev_norm_bdf(char *out, size_t len, const char *bdf)
+{
+	unsigned int dom, bus, dev, fn;
+
+	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4)
+		snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+	else if (sscanf(bdf, "%x:%x.%x", &bus, &dev, &fn) == 3)
+		snprintf(out, len, "0000:%02x:%02x.%x", bus, dev, fn);
+	else
+		snprintf(out, len, "%s", bdf);
+}
+
+void vdev_init(struct vdev *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->container = -1;
+	d->group = -1;
+	d->fd = -1;
+	d->groupno = -1;
+}
+
+bool vdev_is_open(const struct vdev *d)
+{
+	return d->fd >= 0;
+}
+
+static int group_of(const char *bdf, int *groupno)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		int err = errno;
+
+		vmt_seterr("%s: %s (device absent or no IOMMU group)", path,
+			   strerror(err));
+		return -err;
+	}
+	link[n] = 0;
+	*groupno = atoi(basename(link));
+	return 0;
+}
+
+static int fail_errno(const char *what, const char *bdf)
+{
+	int err = errno;
+
+	vmt_seterr("%s: %s failed: %s", bdf, what, strerror(err));
+	return -err;
+}
+
+int vdev_open(struct vdev *d, const char *bdf)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	char path[64];
+	unsigned int i;
+	int iommu, ret;
+	uint32_t id;
+
+	vdev_init(d);
+	vdev_norm_bdf(d->bdf, sizeof(d->bdf), bdf);
+	ret = group_of(d->bdf, &d->groupno);
+	if (ret)
+		return ret;
+
+	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (d->container < 0) {
+		ret = fail_errno("open /dev/vfio/vfio", d->bdf);
+		goto err;
+	}
+	if (ioctl(d->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		vmt_seterr("VFIO API version mismatch");
+		ret = -EINVAL;
+		goto err;
+	}
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", d->groupno);
+	d->group = open(path, O_RDWR | O_CLOEXEC);
+	if (d->group < 0 && errno == ENOENT) {
+		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", d->groupno);
+		d->group = open(path, O_RDWR | O_CLOEXEC);
+		d->noiommu = d->group >= 0;
+	}
+	if (d->group < 0) {
+		ret = fail_errno("open of its VFIO group", d->bdf);
+		goto err;
+	}
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs)) {
+		ret = fail_errno("VFIO_GROUP_GET_STATUS", d->bdf);
+		goto err;
+	}
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		vmt_seterr("%s: group %d not viable (bind all its devices to vfio)",
+			   d->bdf, d->groupno);
+		ret = -EBUSY;
+		goto err;
+	}
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container)) {
+		ret = fail_errno("VFIO_GROUP_SET_CONTAINER", d->bdf);
+		goto err;
+	}
+	if (d->noiommu)
+		iommu = VFIO_NOIOMMU_IOMMU;
+	else if (ioctl(d->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
+		iommu = VFIO_TYPE1v2_IOMMU;
+	else
+		iommu = VFIO_TYPE1_IOMMU;
+	if (ioctl(d->container, VFIO_SET_IOMMU, iommu)) {
+		ret = fail_errno("VFIO_SET_IOMMU", d->bdf);
+		goto err;
+	}
+	ret = vdev_reopen_fd(d);
+	if (ret)
+		goto err;
+
+	d->info.argsz = sizeof(d->info);
+	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info)) {
+		ret = fail_errno("VFIO_DEVICE_GET_INFO", d->bdf);
+		goto err;
+	}
+	for (i = 0; i < VDEV_NUM_REGIONS && i < d->info.num_regions; i++) {
+		d->region[i].argsz = sizeof(d->region[i]);
+		d->region[i].index = i;
+		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &d->region[i])) {
+			ret = fail_errno("VFIO_DEVICE_GET_REGION_INFO", d->bdf);
+			goto err;
+		}
+	}
+	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, &id);
+	if (ret)
+		goto err;
+	d->vendor = id & 0xffff;
+	d->device = id >> 16;
+	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_CLASS_REVISION, &id);
+	if (ret)
+		goto err;
+	d->revision = id & 0xff;
+	ret = vdev_enable_memory(d);
+	if (ret)
+		goto err;
+	return 0;
+err:
+	vdev_close(d);
+	return ret;
+}
+
+void vdev_close(struct vdev *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->group >= 0)
+		close(d->group);
+	if (d->container >= 0)
+		close(d->container);
+	d->fd = d->group = d->container = -1;
+}
+
+int vdev_close_fd(struct vdev *d)
+{
+	int ret = 0;
+
+	if (d->fd >= 0 && close(d->fd))
+		ret = -errno;
+	d->fd = -1;
+	return ret;
+}
+
+int vdev_get_extra_fd(struct vdev *d)
+{
+	int fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+
+	if (fd < 0)
+		return fail_errno("VFIO_GROUP_GET_DEVICE_FD", d->bdf);
+	return fd;
+}
+
+int vdev_reopen_fd(struct vdev *d)
+{
+	int fd = vdev_get_extra_fd(d);
+
+	if (fd < 0)
+		return fd;
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = fd;
+	return 0;
+}
+
+int vdev_reset_fd(int fd)
+{
+	if (ioctl(fd, VFIO_DEVICE_RESET)) {
+		int err = errno;
+
+		vmt_seterr("VFIO_DEVICE_RESET: %s", strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int vdev_reset(struct vdev *d)
+{
+	return vdev_reset_fd(d->fd);
+}
+
+uint64_t vdev_region_size(const struct vdev *d, unsigned int idx)
+{
+	return idx < VDEV_NUM_REGIONS ? d->region[idx].size : 0;
+}
+
+ssize_t vdev_region_read_fd(const struct vdev *d, int fd, unsigned int idx,
+			    uint64_t off, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (idx >= VDEV_NUM_REGIONS)
+		return -EINVAL;
+	n = pread(fd, buf, len, d->region[idx].offset + off);
+	if (n < 0) {
+		int err = errno;
+
+		vmt_seterr("%s: read of region %u at 0x%llx: %s", d->bdf, idx,
+			   (unsigned long long)off, strerror(err));
+		return -err;
+	}
+	return n;
+}
+
+ssize_t vdev_region_read(const struct vdev *d, unsigned int idx, uint64_t off,
+			 void *buf, size_t len)
+{
+	return vdev_region_read_fd(d, d->fd, idx, off, buf, len);
+}
+
+ssize_t vdev_region_write(const struct vdev *d, unsigned int idx,
+			  uint64_t off, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (idx >= VDEV_NUM_REGIONS)
+		return -EINVAL;
+	n = pwrite(d->fd, buf, len, d->region[idx].offset + off);
+	if (n < 0) {
+		int err = errno;
+
+		vmt_seterr("%s: write of region %u at 0x%llx: %s", d->bdf, idx,
+			   (unsigned long long)off, strerror(err));
+		return -err;
+	}
+	return n;
+}
+
+int vdev_rd32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t *v)
+{
+	ssize_t n = vdev_region_read(d, idx, off, v, 4);
+
+	if (n < 0)
+		return (int)n;
+	if (n != 4) {
+		vmt_seterr("%s: short region read (%zd)", d->bdf, n);
+		return -EIO;
+	}
+	return 0;
+}
+
+int vdev_wr32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t v)
+{
+	ssize_t n = vdev_region_write(d, idx, off, &v, 4);
+
+	if (n < 0)
+		return (int)n;
+	if (n != 4) {
+		vmt_seterr("%s: short region write (%zd)", d->bdf, n);
+		return -EIO;
+	}
+	return 0;
+}
+
+int vdev_cfg_rd16(const struct vdev *d, uint64_t off, uint16_t *v)
+{
+	ssize_t n = vdev_region_read(d, VFIO_PCI_CONFIG_REGION_INDEX, off, v, 2);
+
+	return n == 2 ? 0 : (n < 0 ? (int)n : -EIO);
+}
+
+int vdev_cfg_wr16(const struct vdev *d, uint64_t off, uint16_t v)
+{
+	ssize_t n = vdev_region_write(d, VFIO_PCI_CONFIG_REGION_INDEX, off, &v, 2);
+
+	return n == 2 ? 0 : (n < 0 ? (int)n : -EIO);
+}
+
+int vdev_enable_memory(const struct vdev *d)
+{
+	uint16_t cmd;
+	int ret;
+
+	ret = vdev_cfg_rd16(d, PCI_COMMAND, &cmd);
+	if (ret)
+		return ret;
+	if (cmd & PCI_COMMAND_MEMORY)
+		return 0;
+	return vdev_cfg_wr16(d, PCI_COMMAND, cmd | PCI_COMMAND_MEMORY);
+}
+
+void *vdev_mmap(const struct vdev *d, unsigned int idx, size_t *len)
+{
+	const struct vfio_region_info *r;
+	void *p;
+
+	if (idx >= VDEV_NUM_REGIONS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = &d->region[idx];
+	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP) || !r->size) {
+		vmt_seterr("%s: region %u is not mappable", d->bdf, idx);
+		errno = ENODEV;
+		return NULL;
+	}
+	p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
+		 r->offset);
+	if (p == MAP_FAILED) {
+		vmt_seterr("%s: mmap of region %u: %s", d->bdf, idx,
+			   strerror(errno));
+		return NULL;
+	}
+	if (len)
+		*len = r->size;
+	return p;
+}

@@ -1,0 +1,1224 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device-agnostic conformance tests for VFIO migration protocol v2.
+ *
+ * Nothing here knows the device: it is driven purely through
+ * VFIO_DEVICE_FEATURE, the data fds and VFIO_DEVICE_RESET, and must pass for
+ * any correct v2 migration driver.  Optional features (P2P, PRE_COPY,
+ * MIG_DATA_SIZE, DMA logging, reset) are probed and their tests skip when
+ * absent.
+ *
+ * Device selection (first match wins):
+ *   primary:   -d BDF, $VFIO_MIG_BDF,  $IVSHMEM_BDF_A
+ *   secondary: -D BDF, $VFIO_MIG_BDF2, $IVSHMEM_BDF_B (round trips; without
+ *              one the primary device restores its own stream)
+ *
+ * Every test leaves the device closed, which returns it to RUNNING.
+ */
+#include "lib/vmt_test.h"
+
+#define STATE(x) VFIO_DEVICE_STATE_##x
+
+static const char *conf_bdf(void)
+{
+	if (vmt_arg_bdf)
+		return vmt_arg_bdf;
+	if (vmt_env("VFIO_MIG_BDF"))
+		return vmt_env("VFIO_MIG_BDF");
+	return vmt_env("IVSHMEM_BDF_A");
+}
+
+static const char *conf_bdf2(void)
+{
+	if (vmt_arg_bdf2)
+		return vmt_arg_bdf2;
+	if (vmt_env("VFIO_MIG_BDF2"))
+		return vmt_env("VFIO_MIG_BDF2");
+	return vmt_env("IVSHMEM_BDF_B");
+}
+
+/* State shared by every fixture: the device and its migration flags. */
+struct conf {
+	struct vdev dev;
+	uint64_t flags;
+	struct vmt_buf stream;	/* the device's own stream, if captured */
+	struct vmt_kmsg kmsg;
+	struct vmt_rng rng;
+	uint64_t seed;
+};
+
+/*
+ * Opens the primary device.  Returns 0, 1 when the test must be skipped (the
+ * reason is in @why) or a negative errno.
+ */
+static int conf_open(struct conf *c, char *why, size_t len)
+{
+	const char *bdf = conf_bdf();
+	int ret;
+
+	vdev_init(&c->dev);
+	c->kmsg.fd = -1;
+	c->seed = vmt_seed();
+	vmt_rng_seed(&c->rng, c->seed);
+	if (!bdf) {
+		snprintf(why, len, "no device: pass -d BDF or set VFIO_MIG_BDF");
+		return 1;
+	}
+	vmt_kmsg_open(&c->kmsg);
+	ret = vdev_open(&c->dev, bdf);
+	if (ret)
+		return ret;
+	ret = mig_get_flags(c->dev.fd, &c->flags);
+	if (ret == -ENOTTY) {
+		snprintf(why, len, "%s has no VFIO migration support", bdf);
+		return 1;
+	}
+	return ret;
+}
+
+static void conf_close(struct conf *c)
+{
+	uint32_t st;
+
+	/* Leave RUNNING explicitly when possible; closing does it as well. */
+	if (vdev_is_open(&c->dev) && !mig_get_state(c->dev.fd, &st) &&
+	    st != STATE(RUNNING) && (c->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))
+		vdev_reset(&c->dev);
+	vdev_close(&c->dev);
+	vmt_buf_free(&c->stream);
+}
+
+/* RUNNING -> STOP_COPY -> read everything -> RUNNING. */
+static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
+			struct vmt_rng *rng)
+{
+	ssize_t n;
+	int dfd, ret;
+
+	ret = mig_set_state(d->fd, STATE(STOP_COPY), &dfd);
+	if (ret)
+		return ret;
+	if (dfd < 0) {
+		vmt_seterr("STOP_COPY from RUNNING returned no data fd");
+		return -EPROTO;
+	}
+	out->len = 0;
+	n = mig_read_all(dfd, out, chunk, rng, 0, NULL, NULL);
+	close(dfd);
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		vmt_seterr("empty migration stream");
+		return -ENODATA;
+	}
+	return mig_set_state_nofd(d->fd, STATE(RUNNING));
+}
+
+#define CONF_SETUP(c) do {						\
+	char __why[128];						\
+	int __ret = conf_open((c), __why, sizeof(__why));		\
+	if (__ret == 1)							\
+		SKIP(return, "%s", __why);				\
+	ASSERT_EQ(0, __ret) {						\
+		TH_LOG("%s", vmt_errstr());				\
+	}								\
+	TH_LOG("device %s flags 0x%llx seed 0x%llx", (c)->dev.bdf,	\
+	       (unsigned long long)(c)->flags,				\
+	       (unsigned long long)(c)->seed);				\
+} while (0)
+
+/* Devices are closed before the log is checked: close paths count too. */
+#define CONF_TEARDOWN(c) do {						\
+	conf_close(c);							\
+	EXPECT_NO_KERNEL_WARNING(&(c)->kmsg);				\
+	vmt_kmsg_close(&(c)->kmsg);					\
+} while (0)
+
+#define NEED_RESET(c) do {						\
+	if (!((c)->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))		\
+		SKIP(return, "device does not support VFIO_DEVICE_RESET"); \
+} while (0)
+
+/* ------------------------------------------------------------------------
+ * State machine: every (from, to) pair of states, from reached from RUNNING.
+ */
+
+FIXTURE(fsm) {
+	struct conf c;
+	int sfd;		/* session fd of the from-state, or -1 */
+};
+
+FIXTURE_VARIANT(fsm) {
+	uint32_t from;
+};
+
+FIXTURE_VARIANT_ADD(fsm, running) { .from = STATE(RUNNING) };
+FIXTURE_VARIANT_ADD(fsm, stop) { .from = STATE(STOP) };
+FIXTURE_VARIANT_ADD(fsm, stop_copy) { .from = STATE(STOP_COPY) };
+FIXTURE_VARIANT_ADD(fsm, resuming) { .from = STATE(RESUMING) };
+FIXTURE_VARIANT_ADD(fsm, running_p2p) { .from = STATE(RUNNING_P2P) };
+FIXTURE_VARIANT_ADD(fsm, pre_copy) { .from = STATE(PRE_COPY) };
+FIXTURE_VARIANT_ADD(fsm, pre_copy_p2p) { .from = STATE(PRE_COPY_P2P) };
+
+FIXTURE_SETUP(fsm)
+{
+	uint32_t from = variant->from;
+
+	self->sfd = -1;
+	CONF_SETUP(&self->c);
+	if (!mig_state_supported(self->c.flags, from))
+		SKIP(return, "%s not supported (flags 0x%llx)",
+		     mig_state_name(from), (unsigned long long)self->c.flags);
+	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+	ASSERT_GT(self->c.stream.len, 1);
+
+	ASSERT_OK(mig_set_state(self->c.dev.fd, from, &self->sfd));
+	if (mig_state_has_session(from)) {
+		ASSERT_LE(0, self->sfd);
+	} else {
+		ASSERT_EQ(-1, self->sfd);
+	}
+	ASSERT_STATE(self->c.dev.fd, from);
+	/* In RESUMING, hold back the last byte so that the session stays open. */
+	if (from == STATE(RESUMING)) {
+		ASSERT_OK(mig_write_all(self->sfd, self->c.stream.p,
+					self->c.stream.len - 1, 64 * VMT_KiB,
+					NULL, NULL));
+	}
+}
+
+FIXTURE_TEARDOWN(fsm)
+{
+	vmt_close(&self->sfd);
+	CONF_TEARDOWN(&self->c);
+}
+
+/* Completes the held-back RESUMING stream. */
+static int fsm_finish_resume(FIXTURE_DATA(fsm) *self)
+{
+	const struct vmt_buf *s = &self->c.stream;
+
+	return mig_write_all(self->sfd, s->p + s->len - 1, 1, 1, NULL, NULL);
+}
+
+/* Checks that the session of @state (still current) works. */
+static void fsm_session_alive(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(fsm) *self, uint32_t state)
+{
+	ssize_t n;
+
+	if (self->sfd < 0)
+		return;
+	switch (state) {
+	case STATE(STOP_COPY):
+		n = mig_read_all(self->sfd, NULL, 64 * VMT_KiB, NULL, 0, NULL, NULL);
+		ASSERT_GT(n, 0) {
+			TH_LOG("saving session no longer readable: %s",
+			       vmt_errstr());
+		}
+		break;
+	case STATE(PRE_COPY):
+	case STATE(PRE_COPY_P2P):
+		ASSERT_OK(mig_precopy_info(self->sfd, NULL, NULL));
+		break;
+	case STATE(RESUMING):
+		ASSERT_OK(fsm_finish_resume(self));
+		ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+		ASSERT_STATE(self->c.dev.fd, STATE(STOP));
+		break;
+	}
+}
+
+/* The session of @from must be dead after leaving it. */
+static void fsm_session_dead(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fsm) *self, uint32_t from)
+{
+	int r;
+
+	if (self->sfd < 0)
+		return;
+	if (from == STATE(RESUMING))
+		r = vmt_write1(self->sfd);
+	else
+		r = vmt_read1(self->sfd);
+	ASSERT_GT(0, r) {
+		TH_LOG("data fd of the ended %s session still works (%d)",
+		       mig_state_name(from), r);
+	}
+}
+
+/* A freshly returned session fd must be usable for its purpose. */
+static void fsm_new_session(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(fsm) *self, int fd, uint32_t to)
+{
+	ssize_t n;
+
+	EXPECT_TRUE(vmt_cloexec(fd));
+	if (to == STATE(RESUMING)) {
+		ASSERT_EQ(O_WRONLY, vmt_accmode(fd));
+		ASSERT_OK(mig_write_all(fd, self->c.stream.p, self->c.stream.len,
+					64 * VMT_KiB, NULL, NULL));
+		ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+		ASSERT_STATE(self->c.dev.fd, STATE(STOP));
+		return;
+	}
+	ASSERT_EQ(O_RDONLY, vmt_accmode(fd));
+	if (to == STATE(STOP_COPY)) {
+		n = mig_read_all(fd, NULL, 64 * VMT_KiB, NULL, 0, NULL, NULL);
+		ASSERT_GT(n, 0) {
+			TH_LOG("new saving session: %s", vmt_errstr());
+		}
+	} else {
+		ASSERT_OK(mig_precopy_info(fd, NULL, NULL));
+	}
+}
+
+static void fsm_check(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(fsm) *self, uint32_t from, uint32_t to)
+{
+	int devfd = self->c.dev.fd;
+	int fd = -2;
+
+	if (!mig_state_supported(self->c.flags, to) || mig_arc_blocked(from, to)) {
+		/* Refused before anything happens: state and session intact. */
+		ASSERT_ERRNO(EINVAL, mig_set_state(devfd, to, &fd));
+		ASSERT_EQ(-1, fd);
+		ASSERT_STATE(devfd, from);
+		fsm_session_alive(_metadata, self, from);
+		return;
+	}
+
+	if (from == STATE(RESUMING) && to != STATE(RESUMING)) {
+		ASSERT_OK(fsm_finish_resume(self));
+	}
+
+	ASSERT_OK(mig_set_state(devfd, to, &fd));
+	ASSERT_STATE(devfd, to);
+
+	if (mig_arc_new_session(from, to)) {
+		ASSERT_LE(0, fd) {
+			TH_LOG("%s -> %s must return a data fd",
+			       mig_state_name(from), mig_state_name(to));
+		}
+	} else {
+		ASSERT_EQ(-1, fd) {
+			TH_LOG("%s -> %s must not return a data fd",
+			       mig_state_name(from), mig_state_name(to));
+		}
+	}
+
+	if (mig_arc_keeps_session(from, to)) {
+		fsm_session_alive(_metadata, self,
+				  from == STATE(RESUMING) ? from : to);
+	} else {
+		fsm_session_dead(_metadata, self, from);
+	}
+
+	if (fd >= 0) {
+		/* A new session never reuses the old fd's file. */
+		EXPECT_NE(self->sfd, fd);
+		fsm_new_session(_metadata, self, fd, to);
+		close(fd);
+	}
+}
+
+TEST_F(fsm, to_running) { fsm_check(_metadata, self, variant->from, STATE(RUNNING)); }
+TEST_F(fsm, to_stop) { fsm_check(_metadata, self, variant->from, STATE(STOP)); }
+TEST_F(fsm, to_stop_copy) { fsm_check(_metadata, self, variant->from, STATE(STOP_COPY)); }
+TEST_F(fsm, to_resuming) { fsm_check(_metadata, self, variant->from, STATE(RESUMING)); }
+TEST_F(fsm, to_running_p2p) { fsm_check(_metadata, self, variant->from, STATE(RUNNING_P2P)); }
+TEST_F(fsm, to_pre_copy) { fsm_check(_metadata, self, variant->from, STATE(PRE_COPY)); }
+TEST_F(fsm, to_pre_copy_p2p) { fsm_check(_metadata, self, variant->from, STATE(PRE_COPY_P2P)); }
+
+/* ERROR can never be requested; the state and its session stay. */
+TEST_F(fsm, error_not_settable)
+{
+	int fd = -2;
+
+	ASSERT_ERRNO(EINVAL, mig_set_state(self->c.dev.fd, STATE(ERROR), &fd));
+	ASSERT_EQ(-1, fd);
+	ASSERT_STATE(self->c.dev.fd, variant->from);
+	fsm_session_alive(_metadata, self, variant->from);
+}
+
+/* Values outside enum vfio_device_mig_state are refused without effect. */
+TEST_F(fsm, unknown_state_rejected)
+{
+	static const uint32_t bad[] = { 8, 9, 0x80, 0x10002, 0x7fffffff,
+					0xffffffff };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		int fd = -2;
+
+		ASSERT_ERRNO(EINVAL, mig_set_state(self->c.dev.fd, bad[i], &fd));
+		ASSERT_EQ(-1, fd);
+		ASSERT_STATE(self->c.dev.fd, variant->from);
+	}
+	fsm_session_alive(_metadata, self, variant->from);
+}
+
+/* VFIO_DEVICE_RESET from any state returns RUNNING and ends the session. */
+TEST_F(fsm, reset_returns_running)
+{
+	struct vmt_buf again = { 0 };
+
+	NEED_RESET(&self->c);
+	ASSERT_OK(vdev_reset(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	fsm_session_dead(_metadata, self, variant->from);
+	/* And migration works normally afterwards. */
+	ASSERT_OK(conf_capture(&self->c.dev, &again, VMT_MiB, NULL));
+	ASSERT_GT(again.len, 0);
+	vmt_buf_free(&again);
+}
+
+/* ------------------------------------------------------------------------
+ * VFIO_DEVICE_FEATURE argument validation.
+ */
+
+FIXTURE(feat) {
+	struct conf c;
+};
+
+FIXTURE_SETUP(feat)
+{
+	CONF_SETUP(&self->c);
+}
+
+FIXTURE_TEARDOWN(feat)
+{
+	CONF_TEARDOWN(&self->c);
+}
+
+#define F_GET VFIO_DEVICE_FEATURE_GET
+#define F_SET VFIO_DEVICE_FEATURE_SET
+#define F_PROBE VFIO_DEVICE_FEATURE_PROBE
+#define F_HDR sizeof(struct vfio_device_feature)
+
+TEST_F(feat, migration_flags_consistent)
+{
+	uint64_t f = self->c.flags;
+
+	ASSERT_TRUE(f & VFIO_MIGRATION_STOP_COPY);
+	ASSERT_EQ(0, f & ~(uint64_t)(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
+				     VFIO_MIGRATION_PRE_COPY)) {
+		TH_LOG("unknown migration flags 0x%llx", (unsigned long long)f);
+	}
+	/* Asking twice gives the same answer. */
+	uint64_t again = 0;
+
+	ASSERT_OK(mig_get_flags(self->c.dev.fd, &again));
+	ASSERT_EQ(f, again);
+}
+
+TEST_F(feat, probe_migration)
+{
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIGRATION, 0));
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIGRATION, F_GET));
+	/* MIGRATION is read-only. */
+	ASSERT_ERRNO(EINVAL, vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIGRATION, F_SET));
+}
+
+TEST_F(feat, probe_device_state)
+{
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, 0));
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+				     F_GET | F_SET));
+	ASSERT_STATE(fd, STATE(RUNNING));
+}
+
+TEST_F(feat, migration_set_rejected)
+{
+	struct vfio_device_feature_migration m = { .flags = 0 };
+
+	ASSERT_ERRNO(EINVAL, vfio_feature(self->c.dev.fd,
+					  F_SET | VFIO_DEVICE_FEATURE_MIGRATION,
+					  &m, sizeof(m)));
+}
+
+TEST_F(feat, get_and_set_together_rejected)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = STATE(STOP), .data_fd = -1,
+	};
+
+	ASSERT_ERRNO(EINVAL, vfio_feature(self->c.dev.fd,
+					  F_GET | F_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+					  &m, sizeof(m)));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+TEST_F(feat, neither_get_nor_set_rejected)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = STATE(STOP), .data_fd = -1,
+	};
+
+	ASSERT_ERRNO(EINVAL, vfio_feature(self->c.dev.fd,
+					  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+					  &m, sizeof(m)));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+TEST_F(feat, unknown_flags_rejected)
+{
+	static const uint32_t bits[] = { 1u << 19, 1u << 24, 1u << 31 };
+	struct vfio_device_feature_mig_state m = {
+		.device_state = STATE(STOP), .data_fd = -1,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bits); i++) {
+		ASSERT_ERRNO(EINVAL, vfio_feature(self->c.dev.fd, bits[i] | F_SET |
+						  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+						  &m, sizeof(m)));
+		ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	}
+}
+
+TEST_F(feat, short_argsz_rejected)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = STATE(STOP), .data_fd = -1,
+	};
+	uint32_t flags = F_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	int fd = self->c.dev.fd;
+
+	/* Shorter than the feature header itself. */
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, 4, flags, &m, sizeof(m)));
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, 0, flags, &m, sizeof(m)));
+	/* Header but truncated payload. */
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, F_HDR, flags, &m, sizeof(m)));
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, F_HDR + 4, flags, &m, sizeof(m)));
+	ASSERT_STATE(fd, STATE(RUNNING));
+}
+
+TEST_F(feat, short_argsz_get_rejected)
+{
+	struct vfio_device_feature_migration mf = { 0 };
+	struct vfio_device_feature_mig_state m = { .data_fd = -1 };
+	int fd = self->c.dev.fd;
+
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, F_HDR + 4,
+					      F_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+					      &m, sizeof(m)));
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, F_HDR + 4,
+					      F_GET | VFIO_DEVICE_FEATURE_MIGRATION,
+					      &mf, sizeof(mf)));
+}
+
+TEST_F(feat, long_argsz_accepted)
+{
+	struct {
+		struct vfio_device_feature_mig_state m;
+		uint8_t pad[32];
+	} big = { .m.data_fd = -1 };
+
+	ASSERT_OK(vfio_feature_raw(self->c.dev.fd, F_HDR + sizeof(big),
+				   F_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+				   &big, sizeof(big)));
+	ASSERT_EQ(STATE(RUNNING), big.m.device_state);
+}
+
+TEST_F(feat, get_reports_no_fd)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = 0x55, .data_fd = 1234,
+	};
+
+	ASSERT_OK(vfio_feature(self->c.dev.fd,
+			       F_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			       &m, sizeof(m)));
+	ASSERT_EQ(STATE(RUNNING), m.device_state);
+	ASSERT_EQ(-1, m.data_fd);
+}
+
+TEST_F(feat, set_ignores_input_fd)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = STATE(STOP), .data_fd = 1234,
+	};
+
+	ASSERT_OK(vfio_feature(self->c.dev.fd,
+			       F_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			       &m, sizeof(m)));
+	ASSERT_EQ(-1, m.data_fd);
+	ASSERT_STATE(self->c.dev.fd, STATE(STOP));
+}
+
+TEST_F(feat, data_size_direction)
+{
+	struct vfio_device_feature_mig_data_size ds = { 0 };
+	int fd = self->c.dev.fd;
+	int r;
+
+	r = vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, F_GET);
+	if (r == -ENOTTY)
+		SKIP(return, "MIG_DATA_SIZE not supported");
+	ASSERT_EQ(0, r);
+	ASSERT_ERRNO(EINVAL, vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, F_SET));
+	ASSERT_ERRNO(EINVAL, vfio_feature(fd, F_SET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+					  &ds, sizeof(ds)));
+	ASSERT_ERRNO(EINVAL, vfio_feature_raw(fd, F_HDR + 4,
+					      F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+					      &ds, sizeof(ds)));
+	ASSERT_OK(vfio_feature(fd, F_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+			       &ds, sizeof(ds)));
+	ASSERT_LT(0, ds.stop_copy_length);
+}
+
+TEST_F(feat, dma_logging_direction)
+{
+	struct vfio_device_feature_dma_logging_report rep = { 0 };
+	struct vfio_device_feature_dma_logging_control ctl = { 0 };
+	int fd = self->c.dev.fd;
+	int r;
+
+	r = vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_START, F_SET);
+	if (r == -ENOTTY)
+		SKIP(return, "DMA logging not supported");
+	ASSERT_EQ(0, r);
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, F_SET));
+	ASSERT_OK(vfio_feature_probe(fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, F_GET));
+	ASSERT_ERRNO(EINVAL, vfio_feature(fd, F_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					  &ctl, sizeof(ctl)));
+	ASSERT_ERRNO(EINVAL, vfio_feature(fd, F_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+					  NULL, 0));
+	ASSERT_ERRNO(EINVAL, vfio_feature(fd, F_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					  &rep, sizeof(rep)));
+}
+
+TEST_F(feat, unknown_feature)
+{
+	uint64_t data[4] = { 0 };
+
+	/* Feature 0x7ff0 is not defined by the uAPI. */
+	ASSERT_ERRNO(ENOTTY, vfio_feature(self->c.dev.fd, F_GET | 0x7ff0,
+					  data, sizeof(data)));
+	ASSERT_ERRNO(ENOTTY, vfio_feature_probe(self->c.dev.fd, 0x7ff0, 0));
+}
+
+/* ------------------------------------------------------------------------
+ * Data fd semantics.
+ */
+
+FIXTURE(datafd) {
+	struct conf c;
+	int fd;
+};
+
+FIXTURE_SETUP(datafd)
+{
+	self->fd = -1;
+	CONF_SETUP(&self->c);
+	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+}
+
+FIXTURE_TEARDOWN(datafd)
+{
+	vmt_close(&self->fd);
+	CONF_TEARDOWN(&self->c);
+}
+
+static int datafd_enter(FIXTURE_DATA(datafd) *self, uint32_t state)
+{
+	int ret = mig_set_state(self->c.dev.fd, state, &self->fd);
+
+	if (!ret && self->fd < 0) {
+		vmt_seterr("no data fd for %s", mig_state_name(state));
+		return -EPROTO;
+	}
+	return ret;
+}
+
+TEST_F(datafd, save_fd_is_read_only)
+{
+	char b[16] = { 0 };
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_EQ(O_RDONLY, vmt_accmode(self->fd));
+	ASSERT_EQ(-1, write(self->fd, b, sizeof(b)));
+	ASSERT_EQ(EBADF, errno);
+	/* The failed write did not disturb the stream. */
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 4096, NULL, 0, NULL, NULL));
+}
+
+TEST_F(datafd, resume_fd_is_write_only)
+{
+	char b[16];
+
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_EQ(O_WRONLY, vmt_accmode(self->fd));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+	ASSERT_EQ(EBADF, errno);
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+}
+
+TEST_F(datafd, save_fd_not_seekable)
+{
+	char b[16] = { 0 };
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_EQ(-1, lseek(self->fd, 0, SEEK_SET));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, lseek(self->fd, 0, SEEK_CUR));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, lseek(self->fd, 16, SEEK_END));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pread(self->fd, b, sizeof(b), 0));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pread(self->fd, b, sizeof(b), 4096));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pwrite(self->fd, b, sizeof(b), 0));
+	ASSERT_EQ(ESPIPE, errno);
+	/* Nothing was consumed by the refused calls. */
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 4096, NULL, 0, NULL, NULL));
+}
+
+TEST_F(datafd, resume_fd_not_seekable)
+{
+	char b[16] = { 0 };
+
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_EQ(-1, lseek(self->fd, 0, SEEK_SET));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, lseek(self->fd, 0, SEEK_CUR));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pwrite(self->fd, self->c.stream.p, 16, 0));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pwrite(self->fd, self->c.stream.p, 16, 1 << 20));
+	ASSERT_EQ(ESPIPE, errno);
+	ASSERT_EQ(-1, pread(self->fd, b, sizeof(b), 0));
+	ASSERT_EQ(ESPIPE, errno);
+	/* The refused pwrite()s consumed nothing: the full stream still fits. */
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+}
+
+TEST_F(datafd, eof_is_sticky)
+{
+	char b[64];
+	int i;
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, read(self->fd, b, sizeof(b)));
+	ASSERT_STATE(self->c.dev.fd, STATE(STOP_COPY));
+}
+
+TEST_F(datafd, zero_length_io)
+{
+	char b[1];
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_EQ(0, read(self->fd, b, 0));
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
+	vmt_close(&self->fd);
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_EQ(0, write(self->fd, self->c.stream.p, 0));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+}
+
+TEST_F(datafd, read_after_stop_fails)
+{
+	char b[4096];
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, read(self->fd, b, sizeof(b)));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b))) {
+		TH_LOG("read on the data fd of an ended session succeeded");
+	}
+	ASSERT_EQ(-1, read(self->fd, b, 1));
+}
+
+TEST_F(datafd, read_after_full_read_and_stop_fails)
+{
+	char b[16];
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+}
+
+TEST_F(datafd, read_after_reset_fails)
+{
+	char b[4096];
+
+	NEED_RESET(&self->c);
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, read(self->fd, b, 100));
+	ASSERT_OK(vdev_reset(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+}
+
+TEST_F(datafd, write_after_reset_fails)
+{
+	NEED_RESET(&self->c);
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, 16, 16, NULL, NULL));
+	ASSERT_OK(vdev_reset(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_EQ(-1, write(self->fd, self->c.stream.p + 16, 16));
+}
+
+TEST_F(datafd, write_after_resume_ended_fails)
+{
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	ASSERT_GT(0, vmt_write1(self->fd));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+	ASSERT_GT(0, vmt_write1(self->fd));
+}
+
+TEST_F(datafd, close_device_with_save_fd_open)
+{
+	char b[64];
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, read(self->fd, b, sizeof(b)));
+	/* Last close of the device while its data fd lives on. */
+	ASSERT_OK(vdev_close_fd(&self->c.dev));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b))) {
+		TH_LOG("data fd still readable after the device was closed");
+	}
+	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+	vmt_close(&self->fd);
+	/* A new session works after the reopen. */
+	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+}
+
+TEST_F(datafd, close_device_with_resume_fd_open)
+{
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, 32, 32, NULL, NULL));
+	ASSERT_OK(vdev_close_fd(&self->c.dev));
+	ASSERT_GT(0, vmt_write1(self->fd)) {
+		TH_LOG("resume fd still writable after the device was closed");
+	}
+	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_GT(0, vmt_write1(self->fd));
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(RESUMING), &self->fd));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+}
+
+TEST_F(datafd, data_fd_outlives_device_close)
+{
+	char b[16];
+	int fd;
+
+	/* Closing the data fd after the device fd must be harmless too. */
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	fd = self->fd;
+	self->fd = -1;
+	ASSERT_OK(vdev_close_fd(&self->c.dev));
+	ASSERT_EQ(-1, read(fd, b, sizeof(b)));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+TEST_F(datafd, second_session_gets_new_fd)
+{
+	char b[64];
+	int fd2 = -1;
+
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, read(self->fd, b, sizeof(b)));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(STOP_COPY), &fd2));
+	ASSERT_LE(0, fd2);
+	ASSERT_NE(self->fd, fd2);
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+	/* The new session starts from the beginning of a full stream. */
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(fd2, NULL, 65536, NULL, 0, NULL, NULL));
+	close(fd2);
+}
+
+TEST_F(datafd, second_resume_session_gets_new_fd)
+{
+	int fd2 = -1;
+
+	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
+	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(RESUMING), &fd2));
+	ASSERT_LE(0, fd2);
+	ASSERT_NE(self->fd, fd2);
+	ASSERT_GT(0, vmt_write1(self->fd));
+	ASSERT_OK(mig_write_all(fd2, self->c.stream.p, self->c.stream.len,
+				VMT_MiB, NULL, NULL));
+	close(fd2);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+}
+
+TEST_F(datafd, stream_length_stable)
+{
+	/* Without device activity two saves give streams of the same length. */
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 4096, NULL, 0, NULL, NULL));
+}
+
+TEST_F(datafd, data_size_bounds_stream)
+{
+	uint64_t running = 0, stopped = 0, copying = 0;
+	int r;
+
+	r = mig_data_size(self->c.dev.fd, &running);
+	if (r == -ENOTTY)
+		SKIP(return, "MIG_DATA_SIZE not supported");
+	ASSERT_EQ(0, r);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	ASSERT_OK(mig_data_size(self->c.dev.fd, &stopped));
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_OK(mig_data_size(self->c.dev.fd, &copying));
+	TH_LOG("MIG_DATA_SIZE running %llu stop %llu stop_copy %llu, stream %zu",
+	       (unsigned long long)running, (unsigned long long)stopped,
+	       (unsigned long long)copying, self->c.stream.len);
+	ASSERT_LE(self->c.stream.len, stopped);
+	ASSERT_LE(self->c.stream.len, copying);
+	ASSERT_LE(self->c.stream.len, running);
+	ASSERT_EQ((ssize_t)self->c.stream.len,
+		  mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
+}
+
+TEST_F(datafd, save_does_not_stop_get)
+{
+	char b[128];
+
+	/* GET works while a session is open and does not disturb it. */
+	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
+	ASSERT_LT(0, read(self->fd, b, sizeof(b)));
+	ASSERT_STATE(self->c.dev.fd, STATE(STOP_COPY));
+	ASSERT_STATE(self->c.dev.fd, STATE(STOP_COPY));
+	ASSERT_EQ((ssize_t)self->c.stream.len - (ssize_t)sizeof(b),
+		  mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------------
+ * Round trip: save from the primary device, restore into the secondary one
+ * (or into the primary itself), with different read and write chunk sizes.
+ */
+
+FIXTURE(roundtrip) {
+	struct conf c;
+	struct vdev dst_dev;
+	struct vdev *dst;
+};
+
+FIXTURE_VARIANT(roundtrip) {
+	size_t rchunk;
+	size_t wchunk;
+};
+
+FIXTURE_VARIANT_ADD(roundtrip, r1_w1) { .rchunk = 1, .wchunk = 1 };
+FIXTURE_VARIANT_ADD(roundtrip, r7_w7) { .rchunk = 7, .wchunk = 7 };
+FIXTURE_VARIANT_ADD(roundtrip, r4k_w4k) { .rchunk = 4096, .wchunk = 4096 };
+FIXTURE_VARIANT_ADD(roundtrip, r32k_w32k) { .rchunk = 32768, .wchunk = 32768 };
+FIXTURE_VARIANT_ADD(roundtrip, r1m_w1m) { .rchunk = VMT_MiB, .wchunk = VMT_MiB };
+FIXTURE_VARIANT_ADD(roundtrip, rrand_wrand) { .rchunk = VMT_CHUNK_RANDOM, .wchunk = VMT_CHUNK_RANDOM };
+FIXTURE_VARIANT_ADD(roundtrip, r7_w1m) { .rchunk = 7, .wchunk = VMT_MiB };
+FIXTURE_VARIANT_ADD(roundtrip, r1m_w7) { .rchunk = VMT_MiB, .wchunk = 7 };
+FIXTURE_VARIANT_ADD(roundtrip, r4k_w32k) { .rchunk = 4096, .wchunk = 32768 };
+FIXTURE_VARIANT_ADD(roundtrip, r64m_wrand) { .rchunk = 64 * VMT_MiB, .wchunk = VMT_CHUNK_RANDOM };
+
+FIXTURE_SETUP(roundtrip)
+{
+	const char *b2 = conf_bdf2();
+	char n2[64];
+
+	vdev_init(&self->dst_dev);
+	CONF_SETUP(&self->c);
+	self->dst = &self->c.dev;
+	if (b2) {
+		vdev_norm_bdf(n2, sizeof(n2), b2);
+		if (strcmp(n2, self->c.dev.bdf)) {
+			ASSERT_OK(vdev_open(&self->dst_dev, b2));
+			self->dst = &self->dst_dev;
+		}
+	}
+	TH_LOG("round trip %s -> %s", self->c.dev.bdf, self->dst->bdf);
+}
+
+FIXTURE_TEARDOWN(roundtrip)
+{
+	vdev_close(&self->dst_dev);
+	CONF_TEARDOWN(&self->c);
+}
+
+TEST_F_TIMEOUT(roundtrip, save_restore, 300)
+{
+	struct vmt_buf *s = &self->c.stream;
+	uint64_t size = 0;
+	size_t accepted = 0;
+	int dfd = -1, r;
+	ssize_t n;
+
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(STOP_COPY), &dfd));
+	ASSERT_LE(0, dfd);
+	r = mig_data_size(self->c.dev.fd, &size);
+	ASSERT_TRUE(r == 0 || r == -ENOTTY);
+	if (!r && size > 16 * VMT_MiB &&
+	    ((variant->rchunk && variant->rchunk < 4096) ||
+	     (variant->wchunk && variant->wchunk < 4096))) {
+		close(dfd);
+		SKIP(return, "stream of %llu bytes too large for tiny chunks",
+		     (unsigned long long)size);
+	}
+	n = mig_read_all(dfd, s, variant->rchunk, &self->c.rng, 0, NULL, NULL);
+	close(dfd);
+	ASSERT_LT(0, n) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	if (!r) {
+		ASSERT_LE((uint64_t)n, size);
+	}
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+
+	ASSERT_OK(mig_set_state(self->dst->fd, STATE(RESUMING), &dfd));
+	ASSERT_LE(0, dfd);
+	r = mig_write_all(dfd, s->p, s->len, variant->wchunk, &self->c.rng,
+			  &accepted);
+	ASSERT_EQ(0, r) {
+		TH_LOG("restore write failed at %zu of %zu: %s", accepted,
+		       s->len, vmt_errstr());
+	}
+	ASSERT_OK(mig_set_state_nofd(self->dst->fd, STATE(STOP)));
+	close(dfd);
+	ASSERT_STATE(self->dst->fd, STATE(STOP));
+	ASSERT_OK(mig_set_state_nofd(self->dst->fd, STATE(RUNNING)));
+	ASSERT_STATE(self->dst->fd, STATE(RUNNING));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+/* ------------------------------------------------------------------------
+ * DMA logging.
+ */
+
+FIXTURE(dmalog) {
+	struct conf c;
+	struct vfio_device_feature_dma_logging_range r[2];
+	uint64_t *bitmap;
+};
+
+#define DMALOG_SPAN (64 * VMT_MiB)
+
+FIXTURE_SETUP(dmalog)
+{
+	int r;
+
+	self->bitmap = NULL;
+	CONF_SETUP(&self->c);
+	r = vfio_feature_probe(self->c.dev.fd,
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, F_SET);
+	if (r == -ENOTTY)
+		SKIP(return, "DMA logging not supported");
+	ASSERT_EQ(0, r);
+	self->r[0].iova = 0;
+	self->r[0].length = DMALOG_SPAN;
+	self->r[1].iova = 1ULL << 32;
+	self->r[1].length = DMALOG_SPAN;
+	/* One bit per 4 KiB page of one range. */
+	self->bitmap = calloc(DMALOG_SPAN / 4096 / 64, sizeof(uint64_t));
+	ASSERT_NE(NULL, self->bitmap);
+}
+
+FIXTURE_TEARDOWN(dmalog)
+{
+	if (vdev_is_open(&self->c.dev))
+		dma_log_stop(self->c.dev.fd);
+	free(self->bitmap);
+	CONF_TEARDOWN(&self->c);
+}
+
+TEST_F(dmalog, start_report_stop)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+	ASSERT_NE(0, pgsz);
+	ASSERT_EQ(0, pgsz & (pgsz - 1)) {
+		TH_LOG("page_size %llu returned by START is no power of two",
+		       (unsigned long long)pgsz);
+	}
+	ASSERT_GE(pgsz, 4096);
+	ASSERT_LE(pgsz, DMALOG_SPAN);
+	ASSERT_OK(dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_OK(dma_log_report(fd, 1ULL << 32, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_OK(dma_log_report(fd, 4096, 8192, 4096, self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+TEST_F(dmalog, double_start_fails)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 1));
+	pgsz = 4096;
+	ASSERT_GT(0, dma_log_start(fd, &pgsz, self->r + 1, 1));
+	/* The first tracking session is intact. */
+	ASSERT_OK(dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+TEST_F(dmalog, report_without_start_fails)
+{
+	ASSERT_GT(0, dma_log_report(self->c.dev.fd, 0, DMALOG_SPAN, 4096,
+				    self->bitmap));
+}
+
+TEST_F(dmalog, report_after_stop_fails)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+	ASSERT_OK(dma_log_stop(fd));
+	ASSERT_GT(0, dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+}
+
+TEST_F(dmalog, restart_after_stop)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		pgsz = 4096;
+		ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+		ASSERT_OK(dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+		ASSERT_OK(dma_log_stop(fd));
+	}
+}
+
+TEST_F(dmalog, stop_without_start_is_harmless)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+	int r;
+
+	r = dma_log_stop(fd);
+	TH_LOG("STOP without START: %d", r);
+	ASSERT_TRUE(r == 0 || r == -EINVAL);
+	r = dma_log_stop(fd);
+	ASSERT_TRUE(r == 0 || r == -EINVAL);
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 1));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+TEST_F(dmalog, start_bad_ranges)
+{
+	struct vfio_device_feature_dma_logging_range bad[3];
+	uint64_t pgsz;
+	int fd = self->c.dev.fd;
+
+	/* No ranges. */
+	pgsz = 4096;
+	ASSERT_ERRNO(EINVAL, dma_log_start(fd, &pgsz, self->r, 0));
+	/* Unaligned iova and length. */
+	bad[0].iova = 100;
+	bad[0].length = 4096;
+	pgsz = 4096;
+	ASSERT_ERRNO(EINVAL, dma_log_start(fd, &pgsz, bad, 1));
+	bad[0].iova = 0;
+	bad[0].length = 4097;
+	pgsz = 4096;
+	ASSERT_ERRNO(EINVAL, dma_log_start(fd, &pgsz, bad, 1));
+	/* iova + length wraps. */
+	bad[0].iova = ~0ULL & ~4095ULL;
+	bad[0].length = 8192;
+	pgsz = 4096;
+	ASSERT_ERRNO(EOVERFLOW, dma_log_start(fd, &pgsz, bad, 1));
+	/* Overlapping ranges. */
+	bad[0].iova = 0;
+	bad[0].length = 8 * 4096;
+	bad[1].iova = 4 * 4096;
+	bad[1].length = 8 * 4096;
+	pgsz = 4096;
+	ASSERT_ERRNO(EINVAL, dma_log_start(fd, &pgsz, bad, 2));
+	/* Nothing was started by the refused calls. */
+	ASSERT_GT(0, dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	pgsz = 4096;
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+TEST_F(dmalog, start_too_many_ranges)
+{
+	size_t n = (size_t)sysconf(_SC_PAGESIZE) /
+		   sizeof(struct vfio_device_feature_dma_logging_range) + 1;
+	struct vfio_device_feature_dma_logging_range *many;
+	uint64_t pgsz = 4096;
+	size_t i;
+
+	many = calloc(n, sizeof(*many));
+	ASSERT_NE(NULL, many);
+	for (i = 0; i < n; i++) {
+		many[i].iova = i * 2 * 4096;
+		many[i].length = 4096;
+	}
+	ASSERT_ERRNO(E2BIG, dma_log_start(self->c.dev.fd, &pgsz, many, n));
+	free(many);
+}
+
+TEST_F(dmalog, report_bad_arguments)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+	/* page_size below 4 KiB or not a power of two. */
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 0, DMALOG_SPAN, 0, self->bitmap));
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 0, DMALOG_SPAN, 2048, self->bitmap));
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 0, DMALOG_SPAN, 12288, self->bitmap));
+	/* iova + length wraps. */
+	ASSERT_ERRNO(EOVERFLOW, dma_log_report(fd, ~0ULL & ~4095ULL, 8192, 4096,
+					       self->bitmap));
+	/* Still started and consistent. */
+	ASSERT_OK(dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+TEST_F(dmalog, logging_across_migration)
+{
+	uint64_t pgsz = 4096;
+	int fd = self->c.dev.fd;
+
+	/* A VMM keeps logging on while it saves the device. */
+	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
+	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+	ASSERT_OK(dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+VMT_TEST_MAIN
