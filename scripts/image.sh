@@ -88,7 +88,7 @@ fi
 
 kver=$(ls "$tmp/rootfs/lib/modules" | sort -V | tail -1)
 echo "$kver" > "$tmp/kver"
-[ -e "$tmp/rootfs/lib/modules/$kver/build/Makefile" ] || die "image has no headers for $kver"
+chroot "$tmp/rootfs" test -e "/lib/modules/$kver/build/Makefile" || die "image has no headers for $kver"
 cp "$tmp/rootfs/boot/vmlinuz-$kver" "$tmp/vmlinuz"
 cp "$tmp/rootfs/boot/initrd.img-$kver" "$tmp/initrd.img"
 

@@ -56,8 +56,15 @@ info "run directory: $RUN"
 
 # ---- copy the work tree (not .git, not host build products) and build it in the image's chroot ------------------------
 step "build: module and tests for $KVER in a chroot of the $SUITE image"
-tar -C "$IVM_REPO" --exclude=./.git --exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' \
-	--exclude='.*.cmd' --exclude='modules.order' --exclude=Module.symvers -cf - . | tar -C "$SH/src" -xf -
+# the work tree as git sees it: tracked and new files, without what .gitignore names (host build products)
+if git -C "$IVM_REPO" rev-parse --git-dir > /dev/null 2>&1; then
+	git -C "$IVM_REPO" ls-files -z --cached --others --exclude-standard |
+		(cd "$IVM_REPO" && xargs -0 -r sh -c 'for f; do [ -e "$f" ] || [ -L "$f" ] && printf "%s\0" "$f"; done' sh) |
+		tar -C "$IVM_REPO" --null -T - -cf - | tar -C "$SH/src" -xf -
+else
+	tar -C "$IVM_REPO" --exclude=./.git --exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' \
+		--exclude='.*.cmd' --exclude='modules.order' --exclude=Module.symvers -cf - . | tar -C "$SH/src" -xf -
+fi
 cp "$IMG"/kselftest/kselftest*.h "$RUN/kselftest/"
 KDIR=/lib/modules/$KVER/build
 # build LOGNAME COMMAND: run in the chroot (the run dir is /mnt/ivm there), log to $RUN/build-LOGNAME.log
@@ -89,7 +96,27 @@ fi
 PLAN=$SH/plan.tsv
 : > "$PLAN"
 n=0
-plan() { n=$((n + 1)); printf '%02d\t%s\t%s\n' "$n" "$1" "$2" >> "$PLAN"; }
+plan() { n=$((n + 1)); printf '%02d\t%s\t%s\t%s\n' "$n" "$1" "$2" "${3:-guest}" >> "$PLAN"; }
+# tools/unit: userspace unit tests of pure driver logic, built and run in the image's chroot (no VM needed)
+if [ -f "$SH/src/tools/unit/Makefile" ] && [ "$MODE" = check ]; then
+	if build unit "make -C /mnt/ivm/share/src/tools/unit KSFT_INC=/mnt/ivm/kselftest -j$(nproc)" &&
+		ivm_chroot "$ROOT" "$RUN" "make -s -C /mnt/ivm/share/src/tools/unit list" > "$RUN/unit.list" 2>> "$RUN/build-unit.log"; then
+		hstep ok "build tools/unit"
+		while read -r p; do
+			[ -n "$p" ] || continue
+			plan "unit/$p" "src/tools/unit/$p" chroot
+			idx=$(printf %02d "$n")
+			info "run unit/$p in the chroot"
+			t=$(date +%s%N)
+			tmo=$IVM_TEST_TIMEOUT; [ "$tmo" -gt 0 ] 2>/dev/null || tmo=0
+			ivm_chroot "$ROOT" "$RUN" "cd /mnt/ivm/share/src/tools/unit && exec timeout -k 10 $tmo ./$p" \
+				< /dev/null > "$SH/results/$idx.out" 2>&1
+			echo "$? $(( ($(date +%s%N) - t) / 1000000 ))" > "$SH/results/$idx.rc"
+		done < "$RUN/unit.list"
+	else
+		hstep fail "build tools/unit" "$(build_err unit); log: $RUN/build-unit.log"
+	fi
+fi
 for f in "$SH"/src/scripts/tests/*; do
 	[ -f "$f" ] && [ -x "$f" ] && plan "harness/$(basename "$f")" "src/scripts/tests/$(basename "$f")"
 done
@@ -208,12 +235,16 @@ IVM_ROWS=$rows
 IVM_COLS=$cols
 IVM_TERM=${TERM:-linux}
 EOF
+# settings for the demo / bench programs pass through to the guest
+env | grep -E '^IVM_(BENCH|DEMO)_[A-Z0-9_]+=' | sed -E "s/^([^=]+)=(.*)$/export \1='\2'/" >> "$SH/ivm.conf"
 
 # ---- boot ------------------------------------------------------------------------------------------------------------
 # panic=-1 + -no-reboot: a panic ends QEMU at once; oops/soft lockup/hung task become panics; KFENCE and SLUB
 # debugging (F: sanity checks, Z: red zones, P: poisoning) catch memory errors; printk.time marks kernel lines.
+DEBUG="kfence.sample_interval=100 slub_debug=FZP"
+[ "$MODE" = bench ] && [ -z "${IVM_BENCH_DEBUG:-}" ] && DEBUG=
 APPEND="console=ttyS0,115200 root=/dev/vda rw rootfstype=ext4 init=/sbin/ivm-init fsck.mode=skip \
-intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 kfence.sample_interval=100 slub_debug=FZP \
+intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 $DEBUG \
 printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"
 # shellcheck disable=SC2207
 ACCEL=($(ivm_accel_args))
@@ -238,7 +269,7 @@ fi
 # Show "ivm:" progress lines (and any kernel report) with host time; V=1 shows the whole console; in demo/bench
 # mode the program's own output is shown as well.
 show() {
-	local l t0=${EPOCHREALTIME/./} d kre='^\[ *[0-9]+\.[0-9]+\]'
+	local l t0=$((IVM_T0 / 1000)) d kre='^\[ *[0-9]+\.[0-9]+\]'
 	local bad='WARNING:|BUG|Oops|Call Trace|circular locking|INFO: |KFENCE|blocked for more than|Kernel panic|general protection'
 	while IFS= read -r l; do
 		l=${l%$'\r'}
