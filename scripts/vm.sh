@@ -24,7 +24,11 @@ if [ "$MODE" = clean ]; then
 	else
 		step "nothing to remove: $target does not exist"
 	fi
-	rm -f /dev/shm/ivm-*-[0-9]*-* 2>/dev/null   # backing files of runs that were killed hard
+	for f in /dev/shm/ivm-*; do       # backing files of runs that were killed hard (not of live runs)
+		[ -e "$f" ] || continue
+		pid=${f#/dev/shm/ivm-}; pid=${pid%%-*}
+		kill -0 "$pid" 2>/dev/null || rm -f "$f"
+	done
 	exit 0
 fi
 
@@ -84,7 +88,10 @@ if [ -n "${IVM_KO:-}" ]; then
 	hstep skip "build $IVM_DRIVER.ko" "using IVM_KO=$IVM_KO instead"
 else
 	t=$(date +%s)
-	if build module "make -C /mnt/ivm/share/src KDIR=$KDIR -j$(nproc)" && [ -f "$SH/src/$IVM_DRIVER.ko" ]; then
+	# IVM_MUTATE=<NAME>: a deliberately broken driver build (see Kbuild); IVM_MAKEFLAGS: more make arguments
+	margs="${IVM_MUTATE:+IVM_MUTATE=$IVM_MUTATE} ${IVM_MAKEFLAGS:-}"
+	[ -n "${IVM_MUTATE:-}" ] && info "module built with IVM_MUTATE=$IVM_MUTATE"
+	if build module "make -C /mnt/ivm/share/src KDIR=$KDIR -j$(nproc) $margs" && [ -f "$SH/src/$IVM_DRIVER.ko" ]; then
 		KO=src/$IVM_DRIVER.ko
 		hstep ok "build $IVM_DRIVER.ko" "$(( $(date +%s) - t )) s"
 	else
@@ -173,8 +180,12 @@ PROGRAM=
 if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 	d=tools/$MODE
 	if [ -f "$SH/src/$d/Makefile" ]; then
-		build "$MODE" "make -C /mnt/ivm/share/src/$d KSFT_INC=/mnt/ivm/kselftest" ||
-			hstep fail "build $d" "$(build_err "$MODE"); log: $RUN/build-$MODE.log"
+		if ! build "$MODE" "make -C /mnt/ivm/share/src/$d KSFT_INC=/mnt/ivm/kselftest"; then
+			warn "make $MODE: building $d failed: $(build_err "$MODE")"
+			warn "full log: $RUN/build-$MODE.log"
+			exit 1
+		fi
+		hstep ok "build $d"
 	fi
 	if [ -x "$SH/src/$d/$MODE" ]; then
 		PROGRAM=src/$d/$MODE
