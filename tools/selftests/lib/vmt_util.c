@@ -315,8 +315,11 @@ void vmt_kmsg_close(struct vmt_kmsg *k)
 
 size_t vmt_chunk(size_t chunk, struct vmt_rng *r, size_t remaining)
 {
+	static __thread struct vmt_rng fallback = { 0x5eed };
 	size_t c = chunk;
 
+	if (!r)
+		r = &fallback;
 	if (c == VMT_CHUNK_RANDOM) {
 		uint64_t sel = vmt_rng_below(r, 100);
 

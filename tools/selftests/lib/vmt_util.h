@@ -94,7 +94,8 @@ void vmt_kmsg_close(struct vmt_kmsg *k);
 
 /*
  * Chunk size generator for data fd I/O.  A fixed size is returned as is;
- * VMT_CHUNK_RANDOM draws sizes from a mix of tiny, page-ish and large values.
+ * VMT_CHUNK_RANDOM draws sizes from a mix of tiny, page-ish and large values
+ * (from @r, or a per-thread generator when @r is NULL).
  */
 #define VMT_CHUNK_RANDOM 0
 size_t vmt_chunk(size_t chunk, struct vmt_rng *r, size_t remaining);
