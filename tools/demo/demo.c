@@ -88,13 +88,14 @@ static void show_sample(const char *who, const struct ivsh *s, uint64_t off)
 	unsigned int i, j;
 
 	vmt_copy_from_io(b, s->mem + off, sizeof(b));
-	printf("    %s BAR2 at 0x%06llx:\n", who, (unsigned long long)off);
-	for (i = 0; i < sizeof(b); i += 32) {
-		printf("      ");
-		for (j = 0; j < 32; j++)
-			printf("%02x%s", b[i + j], j % 8 == 7 ? " " : "");
+	printf("    %s BAR2, first bytes of page %llu:\n", who,
+	       (unsigned long long)(off / 4096));
+	for (i = 0; i < sizeof(b); i += 16) {
+		printf("      %06llx  ", (unsigned long long)(off + i));
+		for (j = 0; j < 16; j++)
+			printf("%02x %s", b[i + j], j == 7 ? " " : "");
 		printf(" |");
-		for (j = 0; j < 32; j++)
+		for (j = 0; j < 16; j++)
 			putchar(isprint(b[i + j]) ? b[i + j] : '.');
 		printf("|\n");
 	}
