@@ -737,7 +737,14 @@ static struct file *ivm_set_state(struct vfio_device *core_vdev,
 	int ret;
 
 	mutex_lock(&mig->state_mutex);
-	while (new_state != mig->mig_state) {
+	/*
+	 * ERROR is never a valid target, and only a reset leaves it;
+	 * vfio_mig_get_next_state() must not even be asked from there.
+	 */
+	if (new_state == VFIO_DEVICE_STATE_ERROR ||
+	    mig->mig_state == VFIO_DEVICE_STATE_ERROR)
+		res = ERR_PTR(-EINVAL);
+	while (!res && new_state != mig->mig_state) {
 		ret = vfio_mig_get_next_state(core_vdev, mig->mig_state,
 					      new_state, &next);
 		if (ret) {
