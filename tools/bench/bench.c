@@ -21,7 +21,6 @@
  * differ from the source).  See tools/bench/README.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -69,7 +68,7 @@ static struct {
 	.sample_ms = 2,
 	.budget = 480,
 	.min_size = 0,
-	.diag_bytes = 256 * VMT_MiB,
+	.diag_bytes = 128 * VMT_MiB,
 };
 
 static int g_failed;
@@ -173,7 +172,7 @@ static void usage(const char *argv0)
 	       "      env IVM_BENCH_BUDGET)\n"
 	       "  -i  /proc/meminfo sampling interval in ms (default 2, env IVM_BENCH_SAMPLE_MS)\n"
 	       "  -m  smallest BAR2 size to benchmark (default: all; env IVM_BENCH_MIN_SIZE)\n"
-	       "  -d  bytes used by the component breakdown, 0 = skip it (default 256M,\n"
+	       "  -d  bytes used by the component breakdown, 0 = skip it (default 128M,\n"
 	       "      env IVM_BENCH_DIAG_BYTES)\n", argv0);
 }
 
@@ -1043,10 +1042,35 @@ static double run_prim(struct ctx *c, int which, uint64_t bytes, uint8_t *bounce
 	return vmt_now() - t0;
 }
 
-static void diagnose(struct ctx *c)
+static double median_of(const double *v, int n)
 {
-	static const size_t sweep[] = { 4096, 65536, BOUNCE, VMT_MiB, 8 * VMT_MiB };
-	static const char *const pname[] = {
+	double s[MAX_REPS];
+
+	if (n <= 0)
+		return 0;
+	memcpy(s, v, n * sizeof(double));
+	qsort(s, n, sizeof(double), dbl_cmp);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static double spread_of(const double *v, int n, bool hi)
+{
+	double x = v[0];
+	int i;
+
+	for (i = 1; i < n; i++)
+		if (hi ? v[i] > x : v[i] < x)
+			x = v[i];
+	return x;
+}
+
+#define NSWEEP	6	/* 5 chunk sizes, then 1 MiB without the meminfo sampler */
+#define NPRIM	8
+
+static void diagnose(struct ctx *c, double deadline)
+{
+	static const size_t sweep[NSWEEP] = { 4096, 65536, BOUNCE, VMT_MiB, 8 * VMT_MiB, VMT_MiB };
+	static const char *const pname[NPRIM] = {
 		"rep movsl  BAR2 mmap -> 256K buf  (memcpy_fromio)",
 		"rep movsb  256K buf -> RAM        (copy_to_user)",
 		"rep movsq  256K buf -> RAM        (no-ERMS copy)",
@@ -1057,9 +1081,10 @@ static void diagnose(struct ctx *c)
 		"rep movsl  256K buf -> BAR2 mmap  (memcpy_toio)",
 	};
 	uint64_t bytes = c->size < opt.diag_bytes ? c->size : opt.diag_bytes;
-	double tp[8] = { 0 }, t_read[5] = { 0 }, pf_src, pf_dst;
+	double rt[NSWEEP][MAX_REPS], pt[NPRIM][MAX_REPS], tp[NPRIM] = { 0 }, t_read[NSWEEP] = { 0 };
+	double pf = 0, t_round = 0;
 	bool insn = prim_have_crc32_insn(), hw_crc;
-	uint32_t crc1 = 0, crc2 = 0;
+	int round, nround = 0;
 	uint8_t *bounce;
 	unsigned int i;
 
@@ -1071,29 +1096,59 @@ static void diagnose(struct ctx *c)
 		return;
 	touch(bounce, BOUNCE);
 
-	printf("\n  where the time goes (single runs over the first %s of the stream / of BAR2)\n",
-	       SZ(bytes));
-	printf("  %-52s %9s %11s\n", "data fd read() chunk size", "MiB/s", "us/read()");
-	for (i = 0; i < sizeof(sweep) / sizeof(sweep[0]); i++) {
-		struct mw_result mr;
-		double t_set;
+	/*
+	 * Rounds of everything, interleaved, so that host load (other VMs) hits every component alike;
+	 * medians at the end.
+	 */
+	for (round = 0; round < opt.reps; round++) {
+		double t0 = vmt_now();
+		uint32_t crc1 = 0, crc2 = 0;
 
-		if (do_save(c, sweep[i], bytes, NULL, &t_read[i], &t_set, &mr))
+		if (round && t0 + t_round > deadline) {
+			note("time budget: breakdown stops after %d rounds", round);
 			break;
-		printf("  %-52s %9.1f %11.1f\n", SZ(sweep[i]), mibs(bytes, t_read[i]),
-		       1e6 * t_read[i] / ((bytes + sweep[i] - 1) / sweep[i]));
-	}
-	if (i == sizeof(sweep) / sizeof(sweep[0])) {
-		/* does the /proc/meminfo sampler slow the phase it watches? */
-		struct mw_result mr;
-		int fd = c->mw.fd;
-		double t = 0, t_set;
+		}
+		for (i = 0; i < NSWEEP; i++) {
+			struct mw_result mr;
+			int fd = c->mw.fd;
+			double t_set;
+			int ret;
 
-		c->mw.fd = -1;
-		if (!do_save(c, VMT_MiB, bytes, NULL, &t, &t_set, &mr))
-			printf("  %-52s %9.1f %11.1f\n", "1 MiB, /proc/meminfo sampler off", mibs(bytes, t),
-			       1e6 * t / (bytes / (double)VMT_MiB));
-		c->mw.fd = fd;
+			if (i == NSWEEP - 1)	/* does the /proc/meminfo sampler slow the phase it watches? */
+				c->mw.fd = -1;
+			ret = do_save(c, sweep[i], bytes, NULL, &rt[i][round], &t_set, &mr);
+			c->mw.fd = fd;
+			if (ret)
+				goto out;
+		}
+		pf = prefault(c->src) + prefault(c->dst);
+		for (i = 0; i < NPRIM; i++) {
+			pt[i][round] = 0;
+			if (i == 4 && !insn)
+				continue;
+			pt[i][round] = run_prim(c, i, bytes, bounce, i == 4 ? &crc1 : &crc2);
+		}
+		if (insn && crc1 != crc2)
+			failf("bench's own CRC32C implementations disagree (%#x vs %#x)", crc1, crc2);
+		nround++;
+		t_round = vmt_now() - t0;
+	}
+	for (i = 0; i < NSWEEP; i++)
+		t_read[i] = median_of(rt[i], nround);
+	for (i = 0; i < NPRIM; i++)
+		tp[i] = median_of(pt[i], nround);
+
+	printf("\n  where the time goes (first %s of the stream / of BAR2; %d interleaved rounds: median,\n"
+	       "  slowest, fastest)\n", SZ(bytes), nround);
+	printf("  %-52s %9s %9s %9s %11s\n", "data fd read() chunk size", "MiB/s", "min", "max", "us/read()");
+	for (i = 0; i < NSWEEP; i++) {
+		char label[64];
+
+		snprintf(label, sizeof(label), "%s%s", SZ(sweep[i]),
+			 i == NSWEEP - 1 ? ", /proc/meminfo sampler off" : "");
+		printf("  %-52s %9.1f %9.1f %9.1f %11.1f\n", label, mibs(bytes, t_read[i]),
+		       mibs(bytes, spread_of(rt[i], nround, true)), mibs(bytes, spread_of(rt[i], nround, false)),
+		       1e6 * t_read[i] / ((bytes + sweep[i] - 1) / sweep[i]));
 	}
 	if (t_read[0] > 0 && t_read[2] > 0) {
 		/* per-byte cost from the 256K run, the rest of a 4K read is per call */
@@ -1102,20 +1157,17 @@ static void diagnose(struct ctx *c)
 		printf("  => fixed cost per read() call ~ %.1f us; per-byte cost dominates from 64 KiB chunks on\n",
 		       per_call > 0 ? 1e6 * per_call : 0.0);
 	}
-
-	pf_src = prefault(c->src);
-	pf_dst = prefault(c->dst);
-	printf("  (BAR2 mmap fault-in before the userspace copies: %.1f ms for %s, not counted above)\n",
-	       1e3 * (pf_src + pf_dst) / 2, SZ(c->size));
-	printf("\n  %-52s %9s %11s\n", "userspace stand-in, in 256 KiB pieces", "MiB/s", "ns/KiB");
-	for (i = 0; i < 8; i++) {
-		if ((i == 4 && !insn))
+	printf("  (BAR2 mmap fault-in before the userspace copies: %.1f ms for %s, not counted)\n",
+	       1e3 * pf / 2, SZ(c->size));
+	printf("\n  %-52s %9s %9s %9s %11s\n", "userspace stand-in, in 256 KiB pieces", "MiB/s", "min", "max",
+	       "ns/KiB");
+	for (i = 0; i < NPRIM; i++) {
+		if (i == 4 && !insn)
 			continue;
-		tp[i] = run_prim(c, i, bytes, bounce, i == 4 ? &crc1 : &crc2);
-		printf("  %-52s %9.1f %11.1f\n", pname[i], mibs(bytes, tp[i]), 1e9 * tp[i] / (bytes / 1024.0));
+		printf("  %-52s %9.1f %9.1f %9.1f %11.1f\n", pname[i], mibs(bytes, tp[i]),
+		       mibs(bytes, spread_of(pt[i], nround, true)), mibs(bytes, spread_of(pt[i], nround, false)),
+		       1e9 * tp[i] / (bytes / 1024.0));
 	}
-	if (insn && crc1 != crc2)
-		failf("bench's own CRC32C implementations disagree (%#x vs %#x)", crc1, crc2);
 
 	/* the kernel's crc32c() is crc32c-intel when that module won, else the generic table */
 	hw_crc = insn && strstr(g_crc_driver, "intel");
@@ -1141,12 +1193,12 @@ static void diagnose(struct ctx *c)
 
 		printf("\n  model: save read = memcpy_fromio + crc32c (%s, kernel's choice) + copy_to_user\n",
 		       hw_crc ? "crc32 instruction" : "table");
-		printf("    predicted %.1f MiB/s, measured %.1f MiB/s (1 MiB reads above);"
+		printf("    predicted %.1f MiB/s, measured %.1f MiB/s (1 MiB reads, same rounds);"
 		       " shares: fromio %.0f%%, crc %.0f%%, copy_to_user %.0f%%\n",
 		       mibs(bytes, ts), mibs(bytes, t_read[3]), 100 * tp[0] / ts, 100 * t_crc / ts,
 		       100 * tp[1] / ts);
 		printf("  model: restore write = copy_from_user + crc32c + memcpy_toio\n");
-		printf("    predicted %.1f MiB/s, measured %.1f MiB/s (median, %s writes);"
+		printf("    predicted %.1f MiB/s, measured %.1f MiB/s (%s writes, median of the table above);"
 		       " shares: copy_from_user %.0f%%, crc %.0f%%, toio %.0f%%\n",
 		       mibs(bytes, tr), meas_med(rs), SZ(opt.chunks[0]), 100 * tp[6] / tr, 100 * t_crc / tr,
 		       100 * tp[7] / tr);
@@ -1159,6 +1211,7 @@ static void diagnose(struct ctx *c)
 		c->res->diag_save_model = mibs(bytes, ts);
 		c->res->diag_restore_model = mibs(bytes, tr);
 	}
+out:
 	free(bounce);
 	fflush(stdout);
 }
@@ -1327,15 +1380,18 @@ static int run_pair(struct pair *p, struct pair_result *res, double deadline)
 		res->reps = r + 1;
 		t = vmt_now() - rep_t0;
 		rep_avg = (rep_avg * r + t) / (r + 1);
-		/* the breakdown reads ~6x diag_bytes and copies ~8x: guess its cost in repetitions */
-		diag_est = opt.diag_bytes ? 1.5 * (double)(c.size < opt.diag_bytes ? c.size : opt.diag_bytes) /
-					    c.size : 0;
+		/*
+		 * a breakdown round reads diag_bytes 6 times and copies them 8 times, a repetition moves
+		 * the BAR2 size about 8 times through a data fd: guess the breakdown's cost in repetitions
+		 */
+		diag_est = opt.diag_bytes && c.size >= DIAG_MIN ?
+			   opt.reps * (double)(c.size < opt.diag_bytes ? c.size : opt.diag_bytes) / c.size : 0;
 		note("repetition %d/%d done in %.1f s", r + 1, opt.reps, t);
 	}
 	res->done = true;
 	print_pair(res);
 	if (opt.diag_bytes && c.size >= DIAG_MIN)
-		diagnose(&c);
+		diagnose(&c, deadline);
 	else if (opt.diag_bytes)
 		printf("\n  (no breakdown below BAR2 %s: too little to time)\n", SZ(DIAG_MIN));
 	ret = 0;
@@ -1369,6 +1425,14 @@ static void print_summary(const struct pair_result *res, int n)
 
 		if (!r->reps)
 			continue;
+		if (!lo || r->size < lo->size)
+			lo = r;
+		if (!hi || r->size > hi->size)
+			hi = r;
+		if (r->size < DIAG_MIN) {
+			printf("  %-10s (too small to time: kernel memory reference only)\n", SZ(r->size));
+			continue;
+		}
 		for (j = 0; j < M_NUM; j++) {
 			const struct meas *m = &r->m[j];
 			double v = meas_med(m), ref = meas_med(mc);
@@ -1378,10 +1442,6 @@ static void print_summary(const struct pair_result *res, int n)
 			printf("  %-10s %-44s %9.1f %7.2fx %s\n", SZ(r->size), m->label, v,
 			       ref > 0 ? v / ref : 0, ref > 0 && v / ref >= 0.9 ? "met" : "MISSED");
 		}
-		if (!lo || r->size < lo->size)
-			lo = r;
-		if (!hi || r->size > hi->size)
-			hi = r;
 	}
 
 	printf("\n  peak extra kernel memory (KiB), worst phase of each kind, by BAR2 size\n");
@@ -1418,24 +1478,30 @@ static void print_summary(const struct pair_result *res, int n)
 		}
 	}
 	if (lo && hi && lo != hi) {
-		struct mw_result a = { 0 }, b = { 0 };
-		long ka = 0, kb = 0;
+		struct mw_result a = { 0 }, b = { 0 }, na = { 0 }, nb = { 0 };
+		long oa = 0, ob = 0, noa = 0, nob = 0;
 
 		for (j = M_SAVE0; j < M_NUM; j++) {
 			mw_merge(&a, &lo->m[j].mem);
 			mw_merge(&b, &hi->m[j].mem);
 		}
-		for (k = MW_SLAB; k <= MW_PAGETABLES; k++) {
-			if (k == MW_SUNRECLAIM)	/* part of Slab */
-				continue;
-			ka += a.peak[k];
-			kb += b.peak[k];
+		for (j = M_MEMCPY; j <= M_BAR_WR; j++) {
+			mw_merge(&na, &lo->m[j].mem);
+			mw_merge(&nb, &hi->m[j].mem);
 		}
-		printf("  kernel counters (Slab+VmallocUsed+KernelStack+PageTables, worst data fd phase): "
-		       "%ld KiB at %s, %ld KiB at %s (%.0fx the BAR2 size)\n", ka, SZ(lo->size), kb,
-		       SZ(hi->size), (double)hi->size / lo->size);
-		printf("  MemFree drop, worst data fd phase: %ld KiB at %s, %ld KiB at %s\n",
-		       a.peak[MW_MEMFREE], SZ(lo->size), b.peak[MW_MEMFREE], SZ(hi->size));
+		for (k = MW_VMALLOC; k <= MW_PAGETABLES; k++) {
+			oa += a.peak[k];
+			ob += b.peak[k];
+			noa += na.peak[k];
+			nob += nb.peak[k];
+		}
+		printf("  BAR2 %s vs %s (%.0fx), worst data fd phase:\n", SZ(lo->size), SZ(hi->size),
+		       (double)hi->size / lo->size);
+		printf("    Slab          %6ld vs %6ld KiB  (a 256 KiB bounce buffer per open data file)\n",
+		       a.peak[MW_SLAB], b.peak[MW_SLAB]);
+		printf("    MemFree drop  %6ld vs %6ld KiB\n", a.peak[MW_MEMFREE], b.peak[MW_MEMFREE]);
+		printf("    VmallocUsed+KernelStack+PageTables %ld vs %ld KiB; during plain memcpy (noise) %ld vs %ld KiB\n",
+		       oa, ob, noa, nob);
 	}
 }
 
@@ -1461,7 +1527,6 @@ int main(int argc, char **argv)
 {
 	static struct pair pairs[MAX_PAIRS];
 	static struct pair_result res[MAX_PAIRS];
-	uint64_t total = 0;
 	int npair, i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1497,23 +1562,30 @@ int main(int argc, char **argv)
 		printf(" [%s: %s %s%s%s]", SZ(pairs[i].a.size), pairs[i].a.name,
 		       pairs[i].single ? "" : "-> ", pairs[i].single ? "" : pairs[i].b.name,
 		       pairs[i].single ? "(alone)" : "");
-		total += pairs[i].a.size;
 	}
 	printf("\n");
 
 	for (i = 0; i < npair; i++) {
-		double left = g_t0 + opt.budget - vmt_now();
+		double left = g_t0 + opt.budget - vmt_now(), share;
 		uint64_t rest = 0;
 		int j;
 
 		for (j = i; j < npair; j++)
 			rest += pairs[j].a.size;
-		/* each pair gets a share of what is left, in proportion to its size */
-		run_pair(&pairs[i], &res[i], vmt_now() + (left > 0 ? left : 0) * pairs[i].a.size / rest);
+
+		/*
+		 * each pair gets a share of what is left in proportion to its size, but at least a minute
+		 * (small pairs take seconds and would otherwise get a single repetition)
+		 */
+		if (left < 0)
+			left = 0;
+		share = left * pairs[i].a.size / rest;
+		if (share < 60)
+			share = left < 60 ? left : 60;
+		run_pair(&pairs[i], &res[i], vmt_now() + share);
 	}
 	print_summary(res, npair);
 	printf("\n%s after %.0f s\n", g_failed ? "FAILED (functional errors above)" : "done, no functional errors",
 	       vmt_now() - g_t0);
-	(void)total;
 	return g_failed ? 1 : 0;
 }
