@@ -29,7 +29,9 @@ cur_driver() { [ -e "$PCI/devices/$1/driver" ] && basename "$(readlink "$PCI/dev
 bar2_size() {
 	local s e
 	read -r s e _ < <(sed -n 3p "$PCI/devices/$1/resource")
-	if [ $((e)) -gt 0 ]; then echo $(( (e - s + 1) >> 20 ))M; else echo "-"; fi
+	if [ $((e)) -le 0 ]; then echo "-"
+	elif [ $((e - s + 1)) -ge $((1 << 20)) ]; then echo $(( (e - s + 1) >> 20 ))M
+	else echo $(( (e - s + 1) >> 10 ))K; fi
 }
 # sysfs writes report errors through the write's errno: keep the shell's message short and clear
 wr() { # FILE VALUE

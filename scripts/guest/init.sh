@@ -151,6 +151,7 @@ demo|bench)
 	;;
 shell)
 	[ -n "${IVM_ROWS:-}" ] && stty -F /dev/ttyS0 rows "$IVM_ROWS" cols "$IVM_COLS" 2>/dev/null
+	dmesg -n 5   # keep info messages off the interactive console; warnings and worse still show
 	cat <<EOF
 
 ivm: ---------------------------------------------------------------------------------------------
