@@ -33,7 +33,7 @@ if [ "$MODE" = clean ]; then
 fi
 
 [ "$(id -u)" = 0 ] || die "the VM harness needs root (mmdebstrap, chroot, mount namespaces)"
-case $SUITE in bookworm) : "${IVM_BUILD_ONLY:=1}" ;; esac
+case $SUITE in bookworm) : "${IVM_BUILD_ONLY=1}" ;; esac   # IVM_BUILD_ONLY= (empty) boots it anyway
 [ "$MODE" = build ] && IVM_BUILD_ONLY=1
 IVM_BUILD_ONLY=${IVM_BUILD_ONLY:-}
 
@@ -46,9 +46,13 @@ KVER=$(cat "$IMG/kver")
 
 # ---- run directory ---------------------------------------------------------------------------------------------------
 mkdir -p "$IVM_CACHE/runs"
-# keep the newest 12 runs for post-mortems
-ls -1dt "$IVM_CACHE"/runs/*/ 2>/dev/null | tail -n +12 | xargs -r rm -rf
+# keep the newest 12 runs for post-mortems, and never remove the directory of a run that is still going
+ls -1dt "$IVM_CACHE"/runs/*/ 2>/dev/null | tail -n +12 | while read -r d; do
+	[ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && continue
+	rm -rf "$d"
+done
 RUN=$(mktemp -d "$IVM_CACHE/runs/$SUITE-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+echo $$ > "$RUN/pid"
 SH=$RUN/share
 mkdir -p "$SH/results" "$SH/guest" "$SH/src" "$RUN/kselftest"
 HSTEPS=$RUN/host-steps.tsv
