@@ -21,33 +21,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-#include "lib/vmt_test.h"
-
-#define STATE(x) VFIO_DEVICE_STATE_##x
-
-static const char *bdf_env(const char *name)
-{
-	if (!strcmp(name, "IVSHMEM_BDF_A") && vmt_arg_bdf)
-		return vmt_arg_bdf;
-	if (!strcmp(name, "IVSHMEM_BDF_B") && vmt_arg_bdf2)
-		return vmt_arg_bdf2;
-	return vmt_env(name);
-}
-
-#define OPEN_IVSH(s, env) do {						\
-	const char *__b = bdf_env(env);					\
-	if (!__b)							\
-		SKIP(return, "%s not set", env);			\
-	ASSERT_OK(ivsh_open((s), __b));					\
-} while (0)
-
-#define ASSERT_PATTERN(s, seed) do {					\
-	uint64_t __bad = ivsh_verify((s), (seed));			\
-	ASSERT_EQ(UINT64_MAX, __bad) {					\
-		TH_LOG("%s: BAR2 differs at 0x%llx", (s)->dev.bdf,	\
-		       (unsigned long long)__bad);			\
-	}								\
-} while (0)
+#include "lib/ivshmem_test.h"
 
 /* ------------------------------------------------------------------------
  * Shared state of the thread storms.
