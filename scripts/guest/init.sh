@@ -19,8 +19,11 @@ poweroff_now() {
 	sync
 	umount /mnt/share 2>/dev/null
 	mount -o remount,ro / 2>/dev/null
+	# sysrq o powers off asynchronously: PID 1 must stay alive meanwhile without touching any file system
+	# (its devices are being shut down; an exiting PID 1 would panic the kernel)
+	exec 3<> /dev/ptmx          # a pty master nobody writes to: read -t blocks on it, all in bash builtins
 	echo o > /proc/sysrq-trigger
-	sleep 60
+	while :; do read -r -t 3600 -u 3 _ 2>/dev/null || sleep 1 2>/dev/null || :; done
 }
 
 finish() {
@@ -31,7 +34,11 @@ finish() {
 	poweroff_now
 }
 
-mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mkdir -p /dev/pts /dev/shm
+# Run from tmpfs, not from the 9p share: the share goes away while the guest powers off.
+if [ "$0" != /run/ivm-init.sh ]; then
+	mount -t tmpfs tmpfs /run && cp "$0" /run/ivm-init.sh && exec /bin/bash /run/ivm-init.sh
+fi
+mount -t tmpfs tmpfs /tmp; mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
 hostname ivm-guest
 mkdir -p "$R"
