@@ -20,13 +20,57 @@
  * Round trips between two devices of equal size.
  */
 
-FIXTURE(pair) {
+/* Everything a two-device test needs. */
+struct pairctx {
 	struct ivsh a, b;
 	struct vmt_kmsg kmsg;
 	struct vmt_rng rng;
 	uint64_t seed, seed_b;
 	uint32_t mask, status;
 	struct ivm_checker chk;
+};
+
+static void pairctx_setup(struct __test_metadata *_metadata,
+			  struct pairctx *self, const char *env_a,
+			  const char *env_b)
+{
+	ivsh_init(&self->a);
+	ivsh_init(&self->b);
+	ivm_check_init(&self->chk);
+	vmt_kmsg_open(&self->kmsg);
+	self->seed = vmt_seed();
+	self->seed_b = self->seed ^ 0xa5a5a5a5deadbeefULL;
+	vmt_rng_seed(&self->rng, self->seed);
+	OPEN_IVSH(&self->a, env_a);
+	OPEN_IVSH(&self->b, env_b);
+	ASSERT_EQ(self->a.mem_size, self->b.mem_size);
+	TH_LOG("%s -> %s, BAR2 %llu MiB, seed 0x%llx", self->a.dev.bdf,
+	       self->b.dev.bdf, (unsigned long long)(self->a.mem_size >> 20),
+	       (unsigned long long)self->seed);
+	ivsh_fill(&self->a, self->seed);
+	ivsh_fill(&self->b, self->seed_b);
+	random_regs(&self->rng, &self->mask, &self->status);
+	ASSERT_OK(ivsh_set_regs(&self->a, self->mask, self->status));
+	ASSERT_OK(ivsh_set_regs(&self->b, ~self->mask, ~self->status));
+}
+
+static void pairctx_teardown(struct __test_metadata *_metadata,
+			     struct pairctx *self)
+{
+	ivm_check_free(&self->chk);
+	ivsh_close(&self->a);
+	ivsh_close(&self->b);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+/*
+ * pair: the essentials on both the small (1 MiB) and the big (256 MiB) pair;
+ * pair1: everything else, on the small pair only (the big one costs seconds
+ * per transfer under TCG and adds nothing there).
+ */
+FIXTURE(pair) {
+	struct pairctx c;
 };
 
 FIXTURE_VARIANT(pair) {
@@ -49,38 +93,31 @@ FIXTURE_VARIANT_ADD(pair, big) {
 
 FIXTURE_SETUP(pair)
 {
-	ivsh_init(&self->a);
-	ivsh_init(&self->b);
-	ivm_check_init(&self->chk);
-	vmt_kmsg_open(&self->kmsg);
-	self->seed = vmt_seed();
-	self->seed_b = self->seed ^ 0xa5a5a5a5deadbeefULL;
-	vmt_rng_seed(&self->rng, self->seed);
-	OPEN_IVSH(&self->a, variant->env_a);
-	OPEN_IVSH(&self->b, variant->env_b);
-	ASSERT_EQ(self->a.mem_size, self->b.mem_size);
-	TH_LOG("%s -> %s, BAR2 %llu MiB, seed 0x%llx", self->a.dev.bdf,
-	       self->b.dev.bdf, (unsigned long long)(self->a.mem_size >> 20),
-	       (unsigned long long)self->seed);
-	ivsh_fill(&self->a, self->seed);
-	ivsh_fill(&self->b, self->seed_b);
-	random_regs(&self->rng, &self->mask, &self->status);
-	ASSERT_OK(ivsh_set_regs(&self->a, self->mask, self->status));
-	ASSERT_OK(ivsh_set_regs(&self->b, ~self->mask, ~self->status));
+	pairctx_setup(_metadata, &self->c, variant->env_a, variant->env_b);
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	ivm_check_free(&self->chk);
-	ivsh_close(&self->a);
-	ivsh_close(&self->b);
-	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
-	vmt_kmsg_close(&self->kmsg);
+	pairctx_teardown(_metadata, &self->c);
+}
+
+FIXTURE(pair1) {
+	struct pairctx c;
+};
+
+FIXTURE_SETUP(pair1)
+{
+	pairctx_setup(_metadata, &self->c, "IVSHMEM_BDF_A", "IVSHMEM_BDF_B");
+}
+
+FIXTURE_TEARDOWN(pair1)
+{
+	pairctx_teardown(_metadata, &self->c);
 }
 
 /* A (STOP_COPY) -> B (RESUMING) through one buffer, both back to RUNNING. */
 static void pair_transfer(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(pair) *self, size_t rchunk, size_t wchunk,
+			  struct pairctx *self, size_t rchunk, size_t wchunk,
 			  bool via_p2p)
 {
 	int afd = self->a.dev.fd, bfd = self->b.dev.fd;
@@ -124,34 +161,37 @@ static void pair_transfer(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(pair, roundtrip_memory_and_registers, 300)
 {
-	pair_transfer(_metadata, self, variant->rchunk, variant->wchunk, false);
-	ASSERT_EQ(self->mask, self->chk.intrmask);
-	ASSERT_EQ(self->status, self->chk.intrstatus);
-	ASSERT_PATTERN(&self->b, self->seed);
-	ASSERT_REGS(&self->b, self->mask, self->status);
+	struct pairctx *pc = &self->c;
+	pair_transfer(_metadata, pc, variant->rchunk, variant->wchunk, false);
+	ASSERT_EQ(pc->mask, pc->chk.intrmask);
+	ASSERT_EQ(pc->status, pc->chk.intrstatus);
+	ASSERT_PATTERN(&pc->b, pc->seed);
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
 	/* The source is untouched by the save. */
-	ASSERT_PATTERN(&self->a, self->seed);
-	ASSERT_REGS(&self->a, self->mask, self->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
+	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair, roundtrip_via_p2p_arcs, 300)
+TEST_F_TIMEOUT(pair1, roundtrip_via_p2p_arcs, 300)
 {
-	pair_transfer(_metadata, self, VMT_CHUNK_RANDOM, VMT_CHUNK_RANDOM, true);
-	ASSERT_PATTERN(&self->b, self->seed);
-	ASSERT_REGS(&self->b, self->mask, self->status);
-	ASSERT_PATTERN(&self->a, self->seed);
+	struct pairctx *pc = &self->c;
+	pair_transfer(_metadata, pc, VMT_CHUNK_RANDOM, VMT_CHUNK_RANDOM, true);
+	ASSERT_PATTERN(&pc->b, pc->seed);
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
 }
 
 TEST_F_TIMEOUT(pair, stream_layout, 300)
 {
-	struct ivm_checker *c = &self->chk;
-	struct mem_expect me = { .seed = self->seed };
+	struct pairctx *pc = &self->c;
+	struct ivm_checker *c = &pc->chk;
+	struct mem_expect me = { .seed = pc->seed };
 	uint64_t size = 0;
 	uint32_t crc = 0;
 	int sfd = -1;
 
-	ASSERT_OK(mig_set_state(self->a.dev.fd, STATE(STOP_COPY), &sfd));
-	ASSERT_OK(mig_data_size(self->a.dev.fd, &size));
+	ASSERT_OK(mig_set_state(pc->a.dev.fd, STATE(STOP_COPY), &sfd));
+	ASSERT_OK(mig_data_size(pc->a.dev.fd, &size));
 	ASSERT_OK(read_and_check(sfd, c, &me, VMT_MiB, NULL, &crc));
 	close(sfd);
 	ASSERT_STREAM_OK(c);
@@ -166,12 +206,12 @@ TEST_F_TIMEOUT(pair, stream_layout, 300)
 	ASSERT_EQ(0, c->hdr.flags);
 	ASSERT_EQ(IVSHMEM_VENDOR, c->hdr.vendor);
 	ASSERT_EQ(IVSHMEM_DEVICE, c->hdr.device);
-	ASSERT_EQ(self->a.dev.revision, c->hdr.revision);
-	ASSERT_EQ(self->a.mem_size, c->hdr.bar2_size);
+	ASSERT_EQ(pc->a.dev.revision, c->hdr.revision);
+	ASSERT_EQ(pc->a.mem_size, c->hdr.bar2_size);
 	ASSERT_LE(4096, c->hdr.page_size);
 	ASSERT_EQ(0, c->hdr.bar2_size % c->hdr.page_size);
-	ASSERT_EQ(self->mask, c->intrmask);
-	ASSERT_EQ(self->status, c->intrstatus);
+	ASSERT_EQ(pc->mask, c->intrmask);
+	ASSERT_EQ(pc->status, c->intrstatus);
 	/* REGS, MEM..., END; every MEM record at most 1 MiB. */
 	ASSERT_EQ(c->nmem + 2, c->nrecs);
 	ASSERT_EQ(IVM_REC_REGS, c->recs[0].type);
@@ -186,15 +226,16 @@ TEST_F_TIMEOUT(pair, stream_layout, 300)
 		  IVM_RECHDR_LEN + IVM_END_LEN);
 	TH_LOG("stream %llu bytes, %lu MEM records, page_size %u, crc 0x%08x",
 	       (unsigned long long)c->pos, c->nmem, c->hdr.page_size, crc);
-	ASSERT_OK(mig_set_state_nofd(self->a.dev.fd, STATE(RUNNING)));
+	ASSERT_OK(mig_set_state_nofd(pc->a.dev.fd, STATE(RUNNING)));
 }
 
 TEST_F_TIMEOUT(pair, data_size_exact_in_each_state, 300)
 {
+	struct pairctx *pc = &self->c;
 	static const uint32_t states[] = { STATE(RUNNING), STATE(RUNNING_P2P),
 					   STATE(STOP), STATE(STOP_COPY) };
 	uint64_t sizes[ARRAY_SIZE(states) + 1], size = 0;
-	int fd = self->a.dev.fd, sfd = -1;
+	int fd = pc->a.dev.fd, sfd = -1;
 	unsigned int i;
 	ssize_t n, m;
 
@@ -224,14 +265,15 @@ TEST_F_TIMEOUT(pair, data_size_exact_in_each_state, 300)
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair, save_leaves_source_unchanged, 300)
+TEST_F_TIMEOUT(pair1, save_leaves_source_unchanged, 300)
 {
+	struct pairctx *pc = &self->c;
 	uint32_t crc1 = 0, crc2 = 0;
-	int fd = self->a.dev.fd, sfd = -1;
+	int fd = pc->a.dev.fd, sfd = -1;
 	ssize_t n1, n2;
 
 	ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
-	n1 = mig_read_all(sfd, NULL, VMT_CHUNK_RANDOM, &self->rng, 0, &crc1, NULL);
+	n1 = mig_read_all(sfd, NULL, VMT_CHUNK_RANDOM, &pc->rng, 0, &crc1, NULL);
 	close(sfd);
 	ASSERT_LT(0, n1);
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
@@ -242,30 +284,31 @@ TEST_F_TIMEOUT(pair, save_leaves_source_unchanged, 300)
 	ASSERT_EQ(n1, n2);
 	ASSERT_EQ(crc1, crc2);
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
-	ASSERT_PATTERN(&self->a, self->seed);
-	ASSERT_REGS(&self->a, self->mask, self->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
+	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
 TEST_F_TIMEOUT(pair, abort_after_partial_read, 300)
 {
+	struct pairctx *pc = &self->c;
 	uint32_t crc1 = 0, crc2 = 0;
-	int fd = self->a.dev.fd, sfd = -1;
+	int fd = pc->a.dev.fd, sfd = -1;
 	ssize_t n1, n2;
 
 	ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
-	n1 = mig_read_all(sfd, NULL, VMT_MiB, NULL, self->a.mem_size / 2,
+	n1 = mig_read_all(sfd, NULL, VMT_MiB, NULL, pc->a.mem_size / 2,
 			  &crc1, NULL);
-	ASSERT_EQ((ssize_t)self->a.mem_size / 2, n1);
+	ASSERT_EQ((ssize_t)pc->a.mem_size / 2, n1);
 	/* Abort: STOP_COPY -> STOP -> RUNNING, the stream unread. */
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(STOP)));
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 	close(sfd);
-	ASSERT_PATTERN(&self->a, self->seed);
-	ASSERT_REGS(&self->a, self->mask, self->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
+	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 	/* And a new save starts from the same beginning. */
-	ASSERT_OK(ivsh_set_regs(&self->a, self->mask, self->status));
+	ASSERT_OK(ivsh_set_regs(&pc->a, pc->mask, pc->status));
 	ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
-	n2 = mig_read_all(sfd, NULL, 4096, NULL, self->a.mem_size / 2, &crc2,
+	n2 = mig_read_all(sfd, NULL, 4096, NULL, pc->a.mem_size / 2, &crc2,
 			  NULL);
 	close(sfd);
 	ASSERT_EQ(n1, n2);
@@ -273,31 +316,33 @@ TEST_F_TIMEOUT(pair, abort_after_partial_read, 300)
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair, abort_without_read, 300)
+TEST_F_TIMEOUT(pair1, abort_without_read, 300)
 {
-	int fd = self->a.dev.fd, sfd = -1;
+	struct pairctx *pc = &self->c;
+	int fd = pc->a.dev.fd, sfd = -1;
 
 	ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
 	ASSERT_LE(0, sfd);
 	/* Straight back: the combination arc STOP_COPY -> STOP -> ... -> RUNNING. */
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 	close(sfd);
-	ASSERT_PATTERN(&self->a, self->seed);
-	ASSERT_REGS(&self->a, self->mask, self->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
+	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair, restored_device_saves_same_stream, 300)
+TEST_F_TIMEOUT(pair1, restored_device_saves_same_stream, 300)
 {
+	struct pairctx *pc = &self->c;
 	uint32_t crc_a = 0, crc_b = 0;
 	int sfd = -1;
 	ssize_t na, nb;
 
-	pair_transfer(_metadata, self, VMT_MiB, VMT_MiB, false);
-	ASSERT_OK(ivsh_set_regs(&self->a, self->mask, self->status));
-	ASSERT_OK(mig_set_state(self->a.dev.fd, STATE(STOP_COPY), &sfd));
+	pair_transfer(_metadata, pc, VMT_MiB, VMT_MiB, false);
+	ASSERT_OK(ivsh_set_regs(&pc->a, pc->mask, pc->status));
+	ASSERT_OK(mig_set_state(pc->a.dev.fd, STATE(STOP_COPY), &sfd));
 	na = mig_read_all(sfd, NULL, VMT_MiB, NULL, 0, &crc_a, NULL);
 	close(sfd);
-	ASSERT_OK(mig_set_state(self->b.dev.fd, STATE(STOP_COPY), &sfd));
+	ASSERT_OK(mig_set_state(pc->b.dev.fd, STATE(STOP_COPY), &sfd));
 	nb = mig_read_all(sfd, NULL, VMT_MiB, NULL, 0, &crc_b, NULL);
 	close(sfd);
 	ASSERT_LT(0, na);
@@ -307,56 +352,60 @@ TEST_F_TIMEOUT(pair, restored_device_saves_same_stream, 300)
 	}
 }
 
-TEST_F_TIMEOUT(pair, p2p_writes_are_migrated, 300)
+TEST_F_TIMEOUT(pair1, p2p_writes_are_migrated, 300)
 {
-	uint64_t off = self->a.mem_size / 2 + 40;
-	int fd = self->a.dev.fd;
+	struct pairctx *pc = &self->c;
+	uint64_t off = pc->a.mem_size / 2 + 40;
+	int fd = pc->a.dev.fd;
 
 	/* RUNNING_P2P still allows the user to change device memory. */
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING_P2P)));
-	*(volatile uint64_t *)(self->a.mem + off) = 0x0123456789abcdefULL;
-	ASSERT_OK(ivsh_wr(&self->a, IVSHMEM_INTRMASK, 0x5a5a0001));
+	*(volatile uint64_t *)(pc->a.mem + off) = 0x0123456789abcdefULL;
+	ASSERT_OK(ivsh_wr(&pc->a, IVSHMEM_INTRMASK, 0x5a5a0001));
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
-	pair_transfer(_metadata, self, VMT_MiB, 32768, false);
-	ASSERT_EQ(0x0123456789abcdefULL, *(volatile uint64_t *)(self->b.mem + off));
-	ASSERT_EQ(0x5a5a0001, self->chk.intrmask);
-	ASSERT_REGS(&self->b, 0x5a5a0001, self->status);
-	*(volatile uint64_t *)(self->b.mem + off) = vmt_pattern_word(off, self->seed);
-	ASSERT_PATTERN(&self->b, self->seed);
+	pair_transfer(_metadata, pc, VMT_MiB, 32768, false);
+	ASSERT_EQ(0x0123456789abcdefULL, *(volatile uint64_t *)(pc->b.mem + off));
+	ASSERT_EQ(0x5a5a0001, pc->chk.intrmask);
+	ASSERT_REGS(&pc->b, 0x5a5a0001, pc->status);
+	*(volatile uint64_t *)(pc->b.mem + off) = vmt_pattern_word(off, pc->seed);
+	ASSERT_PATTERN(&pc->b, pc->seed);
 }
 
-TEST_F_TIMEOUT(pair, restore_twice, 300)
+TEST_F_TIMEOUT(pair1, restore_twice, 300)
 {
-	pair_transfer(_metadata, self, VMT_MiB, VMT_MiB, false);
+	struct pairctx *pc = &self->c;
+	pair_transfer(_metadata, pc, VMT_MiB, VMT_MiB, false);
 	/* Scribble over B, then restore the same source again. */
-	ivsh_fill(&self->b, self->seed_b);
-	ASSERT_OK(ivsh_set_regs(&self->b, 0, 0));
-	ASSERT_OK(ivsh_set_regs(&self->a, self->mask, self->status));
-	pair_transfer(_metadata, self, 4096, VMT_CHUNK_RANDOM, false);
-	ASSERT_PATTERN(&self->b, self->seed);
-	ASSERT_REGS(&self->b, self->mask, self->status);
+	ivsh_fill(&pc->b, pc->seed_b);
+	ASSERT_OK(ivsh_set_regs(&pc->b, 0, 0));
+	ASSERT_OK(ivsh_set_regs(&pc->a, pc->mask, pc->status));
+	pair_transfer(_metadata, pc, 4096, VMT_CHUNK_RANDOM, false);
+	ASSERT_PATTERN(&pc->b, pc->seed);
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair, swap_devices, 300)
+TEST_F_TIMEOUT(pair1, swap_devices, 300)
 {
+	struct pairctx *pc = &self->c;
 	struct vmt_buf sa = { 0 }, sb = { 0 };
 
-	if (self->a.mem_size > 64 * VMT_MiB)
+	if (pc->a.mem_size > 64 * VMT_MiB)
 		SKIP(return, "keeps two streams in memory; small devices only");
-	ASSERT_OK(ivsh_save(&self->a, &sa, VMT_MiB, NULL));
-	ASSERT_OK(ivsh_save(&self->b, &sb, VMT_MiB, NULL));
-	ASSERT_OK(ivsh_restore(&self->a, sb.p, sb.len, 7, NULL));
-	ASSERT_OK(ivsh_restore(&self->b, sa.p, sa.len, VMT_CHUNK_RANDOM, &self->rng));
-	ASSERT_PATTERN(&self->a, self->seed_b);
-	ASSERT_PATTERN(&self->b, self->seed);
-	ASSERT_REGS(&self->a, ~self->mask, ~self->status);
-	ASSERT_REGS(&self->b, self->mask, self->status);
+	ASSERT_OK(ivsh_save(&pc->a, &sa, VMT_MiB, NULL));
+	ASSERT_OK(ivsh_save(&pc->b, &sb, VMT_MiB, NULL));
+	ASSERT_OK(ivsh_restore(&pc->a, sb.p, sb.len, 7, NULL));
+	ASSERT_OK(ivsh_restore(&pc->b, sa.p, sa.len, VMT_CHUNK_RANDOM, &pc->rng));
+	ASSERT_PATTERN(&pc->a, pc->seed_b);
+	ASSERT_PATTERN(&pc->b, pc->seed);
+	ASSERT_REGS(&pc->a, ~pc->mask, ~pc->status);
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
 	vmt_buf_free(&sa);
 	vmt_buf_free(&sb);
 }
 
-TEST_F_TIMEOUT(pair, restore_accepts_any_record_size, 300)
+TEST_F_TIMEOUT(pair1, restore_accepts_any_record_size, 300)
 {
+	struct pairctx *pc = &self->c;
 	static const uint64_t recs[] = { 1, 16, 3, 255 };	/* in pages */
 	struct ivm_build_params bp;
 	struct vmt_buf s = { 0 };
@@ -368,26 +417,26 @@ TEST_F_TIMEOUT(pair, restore_accepts_any_record_size, 300)
 	 * own records are capped at 1 MiB); a restore must not depend on how
 	 * the producer cut the memory.
 	 */
-	if (self->a.mem_size > 64 * VMT_MiB)
+	if (pc->a.mem_size > 64 * VMT_MiB)
 		SKIP(return, "builds whole streams in memory; small devices only");
-	ASSERT_OK(ivsh_save(&self->b, &s, VMT_MiB, NULL));
-	ASSERT_EQ(0, ivm_check_buf(&self->chk, s.p, s.len));
-	ivsh_build_params(&self->b, &bp);
-	bp.page_size = self->chk.hdr.page_size;
+	ASSERT_OK(ivsh_save(&pc->b, &s, VMT_MiB, NULL));
+	ASSERT_EQ(0, ivm_check_buf(&pc->chk, s.p, s.len));
+	ivsh_build_params(&pc->b, &bp);
+	bp.page_size = pc->chk.hdr.page_size;
 	for (i = 0; i < ARRAY_SIZE(recs); i++) {
 		bp.rec_len = recs[i] * bp.page_size;
-		bp.seed = self->seed + i;
-		bp.intrmask = self->mask + i;
-		bp.intrstatus = self->status;
+		bp.seed = pc->seed + i;
+		bp.intrmask = pc->mask + i;
+		bp.intrstatus = pc->status;
 		ASSERT_OK(ivm_build(&s, &bp));
-		r = ivsh_restore(&self->b, s.p, s.len, VMT_CHUNK_RANDOM,
-				 &self->rng);
+		r = ivsh_restore(&pc->b, s.p, s.len, VMT_CHUNK_RANDOM,
+				 &pc->rng);
 		ASSERT_EQ(0, r) {
 			TH_LOG("records of %llu bytes: %s",
 			       (unsigned long long)bp.rec_len, vmt_errstr());
 		}
-		ASSERT_PATTERN(&self->b, self->seed + i);
-		ASSERT_REGS(&self->b, self->mask + i, self->status);
+		ASSERT_PATTERN(&pc->b, pc->seed + i);
+		ASSERT_REGS(&pc->b, pc->mask + i, pc->status);
 	}
 	vmt_buf_free(&s);
 }
