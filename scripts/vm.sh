@@ -287,7 +287,7 @@ fi
 # mode the program's own output is shown as well.
 show() {
 	local l t0=$((IVM_T0 / 1000)) d kre='^\[ *[0-9]+\.[0-9]+\]'
-	local bad='WARNING:|BUG|Oops|Call Trace|circular locking|INFO: |KFENCE|blocked for more than|Kernel panic|general protection'
+	local bad='WARNING:|BUG:|kernel BUG|\] BUG |Oops|Call Trace|circular locking|INFO: |KFENCE|blocked for more than|Kernel panic|general protection'
 	while IFS= read -r l; do
 		l=${l%$'\r'}
 		d=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
