@@ -177,6 +177,24 @@ static bool ivm_is_bar(loff_t pos)
 	return VFIO_PCI_OFFSET_TO_INDEX(pos) <= VFIO_PCI_BAR5_REGION_INDEX;
 }
 
+static ssize_t ivm_mig_rw(struct vfio_device *core_vdev, char __user *buf,
+			  size_t count, loff_t *ppos, bool iswrite)
+{
+	struct ivm_mig *mig = to_mig(core_vdev);
+	bool bar = ivm_is_bar(*ppos);
+	ssize_t ret;
+
+	if (bar && !ivm_access_begin(mig))
+		return -EIO;
+	if (iswrite)
+		ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
+	else
+		ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
+	if (bar)
+		ivm_access_end(mig);
+	return ret;
+}
+
 /**
  * ivm_mig_read - vfio_device_ops.read that refuses BAR access while frozen
  * @core_vdev: the device
@@ -190,16 +208,7 @@ static bool ivm_is_bar(loff_t pos)
 ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
 		     size_t count, loff_t *ppos)
 {
-	struct ivm_mig *mig = to_mig(core_vdev);
-	ssize_t ret;
-
-	if (!ivm_is_bar(*ppos))
-		return vfio_pci_core_read(core_vdev, buf, count, ppos);
-	if (!ivm_access_begin(mig))
-		return -EIO;
-	ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
-	ivm_access_end(mig);
-	return ret;
+	return ivm_mig_rw(core_vdev, buf, count, ppos, false);
 }
 
 /**
@@ -215,45 +224,35 @@ ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
 ssize_t ivm_mig_write(struct vfio_device *core_vdev, const char __user *buf,
 		      size_t count, loff_t *ppos)
 {
-	struct ivm_mig *mig = to_mig(core_vdev);
-	ssize_t ret;
+	return ivm_mig_rw(core_vdev, (char __user *)buf, count, ppos, true);
+}
 
-	if (!ivm_is_bar(*ppos))
-		return vfio_pci_core_write(core_vdev, buf, count, ppos);
+#ifdef IVM_HAVE_VFIO_DEVICE_INODE
+/* Run the vfio-pci core's fault handler unless the device is frozen. */
+static vm_fault_t ivm_vm_do_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
+	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
+	const struct vm_operations_struct *core = mig->core_vm_ops;
+	vm_fault_t ret;
+
+	if (order && !core->huge_fault)
+		return VM_FAULT_FALLBACK;
 	if (!ivm_access_begin(mig))
-		return -EIO;
-	ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
+		return VM_FAULT_SIGBUS;
+	ret = order ? core->huge_fault(vmf, order) : core->fault(vmf);
 	ivm_access_end(mig);
 	return ret;
 }
 
-#ifdef IVM_HAVE_VFIO_DEVICE_INODE
 static vm_fault_t ivm_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
-	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
-	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
-	vm_fault_t ret;
-
-	if (!mig->core_vm_ops->huge_fault)
-		return VM_FAULT_FALLBACK;
-	if (!ivm_access_begin(mig))
-		return VM_FAULT_SIGBUS;
-	ret = mig->core_vm_ops->huge_fault(vmf, order);
-	ivm_access_end(mig);
-	return ret;
+	return ivm_vm_do_fault(vmf, order);
 }
 
 static vm_fault_t ivm_vm_fault(struct vm_fault *vmf)
 {
-	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
-	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
-	vm_fault_t ret;
-
-	if (!ivm_access_begin(mig))
-		return VM_FAULT_SIGBUS;
-	ret = mig->core_vm_ops->fault(vmf);
-	ivm_access_end(mig);
-	return ret;
+	return ivm_vm_do_fault(vmf, 0);
 }
 
 static const struct vm_operations_struct ivm_vm_ops = {
