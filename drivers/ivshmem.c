@@ -148,16 +148,33 @@ static const struct ivm_dev_ops ivshmem_dev_ops = {
 	.reset = ivshmem_reset,
 };
 
+/*
+ * Map a BAR for the migration callbacks.  Where vfio-pci-core exports its own
+ * BAR mappings, share them; otherwise (6.1) map it ourselves until close.
+ */
 static void __iomem *ivshmem_iomap(struct vfio_pci_core_device *vdev, int bar)
 {
-#ifdef IVM_HAVE_SETUP_BARMAP
+#if defined(IVM_HAVE_SETUP_BARMAP)
 	int ret = vfio_pci_core_setup_barmap(vdev, bar);
 
 	if (ret)
 		return IOMEM_ERR_PTR(ret);
 	return vdev->barmap[bar];
-#else
+#elif defined(IVM_HAVE_GET_IOMAP)
 	return vfio_pci_core_get_iomap(vdev, bar);
+#else
+	void __iomem *io = pci_iomap(vdev->pdev, bar, 0);
+
+	return io ? io : IOMEM_ERR_PTR(-ENOMEM);
+#endif
+}
+
+static void ivshmem_iounmap(struct vfio_pci_core_device *vdev,
+			    void __iomem *io)
+{
+#if !defined(IVM_HAVE_SETUP_BARMAP) && !defined(IVM_HAVE_GET_IOMAP)
+	if (!IS_ERR_OR_NULL(io))
+		pci_iounmap(vdev->pdev, io);
 #endif
 }
 
@@ -200,7 +217,7 @@ static int ivshmem_vfio_open_device(struct vfio_device *core_vdev)
 		if (IS_ERR(iv->regs) || IS_ERR(iv->mem)) {
 			ret = IS_ERR(iv->regs) ? PTR_ERR(iv->regs) :
 						 PTR_ERR(iv->mem);
-			goto err_disable;
+			goto err_unmap;
 		}
 		/*
 		 * Without a PCI reset method VFIO_DEVICE_RESET would fail, and
@@ -216,7 +233,9 @@ static int ivshmem_vfio_open_device(struct vfio_device *core_vdev)
 	vfio_pci_core_finish_enable(vdev);
 	return 0;
 
-err_disable:
+err_unmap:
+	ivshmem_iounmap(vdev, iv->mem);
+	ivshmem_iounmap(vdev, iv->regs);
 	vfio_pci_core_disable(vdev);
 	return ret;
 }
@@ -225,8 +244,11 @@ static void ivshmem_vfio_close_device(struct vfio_device *core_vdev)
 {
 	struct ivshmem_vfio *iv = vdev_to_ivshmem(core_vdev);
 
-	if (iv->migratable)
+	if (iv->migratable) {
 		ivm_mig_close(&iv->mig);
+		ivshmem_iounmap(&iv->mig.core_device, iv->mem);
+		ivshmem_iounmap(&iv->mig.core_device, iv->regs);
+	}
 	vfio_pci_core_close_device(core_vdev);
 }
 
