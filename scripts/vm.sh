@@ -227,7 +227,27 @@ for i in "${!NAMES[@]}"; do
 		-device "ivshmem-plain,id=ivshmem_${NAMES[$i]},memdev=ivmem$i,bus=rp$i")
 	DEVLIST="$DEVLIST ${NAMES[$i]}@0000:00:$(printf %02x $slot).0@${SIZES[$i]}"
 done
-cleanup() { rm -f "${SHMS[@]}"; }
+# Outside the migration set: NORESET, an ivshmem-plain directly on the root complex, where the PCI core has no
+# reset method (the driver resets it itself), and DOORBELL, an ivshmem-doorbell (MSI-X, BAR1) that the driver binds
+# without migration support.  Debian's QEMU ships no ivshmem-server, so a stub serves the doorbell's memory.
+shm=/dev/shm/ivm-$RUNID-NORESET
+SHMS+=("$shm")
+DEVARGS+=(-object "memory-backend-file,id=ivmemnr,size=$S_SMALL,mem-path=$shm,share=on"
+	-device "ivshmem-plain,id=ivshmem_NORESET,memdev=ivmemnr,bus=pcie.0,addr=0x18")
+DEVLIST="$DEVLIST NORESET@pci0000:00@$S_SMALL"
+STUB_PID=
+DBSOCK=$RUN/doorbell.sock
+gcc -O2 -Wall -o "$RUN/ivshmem-stub-server" "$IVM_SCRIPTS/ivshmem-stub-server.c" > "$RUN/build-stub.log" 2>&1 ||
+	die "building scripts/ivshmem-stub-server.c failed: $(tail -3 "$RUN/build-stub.log")"
+"$RUN/ivshmem-stub-server" "$DBSOCK" "$S_SMALL" 1 2>> "$RUN/build-stub.log" &
+STUB_PID=$!
+for _ in $(seq 50); do [ -S "$DBSOCK" ] && break; sleep 0.1; done
+[ -S "$DBSOCK" ] || die "the ivshmem stub server did not start: $(cat "$RUN/build-stub.log")"
+DEVARGS+=(-device "pcie-root-port,id=rpdb,bus=pcie.0,addr=0x17,chassis=9,slot=9"
+	-chardev "socket,id=ivdb,path=$DBSOCK"
+	-device "ivshmem-doorbell,id=ivshmem_DOORBELL,chardev=ivdb,vectors=1,bus=rpdb")
+DEVLIST="$DEVLIST DOORBELL@0000:00:17.0@$S_SMALL"
+cleanup() { rm -f "${SHMS[@]}"; [ -n "$STUB_PID" ] && kill "$STUB_PID" 2> /dev/null; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 

@@ -92,11 +92,16 @@ for d in /sys/bus/pci/devices/*; do
 done
 missing=
 for e in $IVM_DEVICES; do n=${e%%@*}; [ -n "${BDF[$n]:-}" ] || missing="$missing $n"; done
-export IVSHMEM_BDFS=
+# IVSHMEM_BDFS: the migration set; IVSHMEM_BDFS_EXTRA: NORESET and DOORBELL (see scripts/vm.sh)
+export IVSHMEM_BDFS= IVSHMEM_BDFS_EXTRA=
 for e in $IVM_DEVICES; do
 	n=${e%%@*}
 	export "IVSHMEM_BDF_$n=${BDF[$n]:-}"
-	[ -n "${BDF[$n]:-}" ] && IVSHMEM_BDFS="${IVSHMEM_BDFS:+$IVSHMEM_BDFS }${BDF[$n]}"
+	[ -n "${BDF[$n]:-}" ] || continue
+	case $n in
+	NORESET|DOORBELL) IVSHMEM_BDFS_EXTRA="${IVSHMEM_BDFS_EXTRA:+$IVSHMEM_BDFS_EXTRA }${BDF[$n]}" ;;
+	*) IVSHMEM_BDFS="${IVSHMEM_BDFS:+$IVSHMEM_BDFS }${BDF[$n]}" ;;
+	esac
 done
 if [ -n "$missing" ]; then
 	step fail "identify ivshmem devices" "missing:$missing (lspci: $(lspci -n -d 1af4: | tr '\n' ' '))"
@@ -107,7 +112,7 @@ fi
 # ---- bind them with the user-facing helper ----------------------------------------------------------------------
 if [ -n "$MODULE_LOADED" ] && [ -n "$IVSHMEM_BDFS" ]; then
 	# shellcheck disable=SC2086
-	if out=$("$S/guest/bind.sh" bind -d "$DRV" $IVSHMEM_BDFS 2>&1); then
+	if out=$("$S/guest/bind.sh" bind -d "$DRV" $IVSHMEM_BDFS $IVSHMEM_BDFS_EXTRA 2>&1); then
 		step ok "bind devices to $IVM_DRIVER" "$(echo "$out" | wc -l) devices"
 	else
 		step fail "bind devices to $IVM_DRIVER" "$(echo "$out" | tr '\n' ' ')"
