@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * End-to-end tests: nested QEMU (L2) instances with the ivshmem devices of the
+ * test VM (L1) passed through with -device vfio-pci, migrated by QEMU itself.
+ *
+ * The L2 QEMUs run no guest OS: "-accel tcg" with a 64 KiB firmware of HLT
+ * instructions, so the VM can really be "running" while its only vCPU sleeps,
+ * and "-qtest unix:..." gives this program the guest's view of memory and I/O
+ * ports: PCI config space through 0xcf8/0xcfc, BAR0 registers with
+ * readl/writel, BAR2 with readq/writeq and b64read/b64write.  QMP drives the
+ * migration.  From L1, devices that no L2 holds are filled and checked through
+ * VFIO (tools/selftests/lib/vfio_dev.c).
+ *
+ * Every wait is bounded, every QEMU is killed when the program ends (also on
+ * SIGTERM, a watchdog alarm or the death of this process: PR_SET_PDEATHSIG),
+ * and the work directory is removed.  Output is KTAP; diagnostics start with
+ * "# ".
+ */
+#ifndef E2E_H
+#define E2E_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define E2E_MAX_DEVS	2
+#define E2E_KiB		1024ULL
+#define E2E_MiB		(1024ULL * 1024ULL)
+
+/* Where the L2's BARs are placed (guest physical addresses), device i. */
+#define L2_SLOT(i)	(4 + (i))
+#define L2_BAR0(i)	(0xfeb00000ULL + (uint64_t)(i) * 0x1000ULL)
+#define L2_BAR2(i)	(0x40000000ULL + (uint64_t)(i) * 0x40000000ULL)
+#define L2_BAR2_MAX	0x40000000ULL	/* 1 GiB per device */
+
+#define IVSHMEM_INTRMASK	0x0
+#define IVSHMEM_INTRSTATUS	0x4
+
+/* ---- KTAP ---------------------------------------------------------------- */
+
+void ktap_plan(int n);
+void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a block of text (e.g. a log tail) as diagnostic lines with a prefix. */
+void diag_text(const char *prefix, const char *text, int max_lines);
+
+/*
+ * Steps: t_begin() returns false (and reports the step as skipped) when an
+ * earlier essential step failed; t_end() reports the result.  A failed step
+ * with essential=true makes every later step skip.
+ */
+bool t_begin(const char *name);
+void t_end(bool pass, bool essential);
+void t_skip(const char *name, const char *reason);
+/* Exit status for the end of main(): 1 if any step failed. */
+int t_exit(void);
+
+/* ---- setup ----------------------------------------------------------------- */
+
+/*
+ * Creates the work directory and the HLT firmware, installs the cleanup
+ * handlers and the watchdog (E2E_TIMEOUT seconds, default 270), starts the
+ * kernel log capture.  Prints the plan.  Returns 0 or exits with a KTAP bail.
+ */
+void e2e_init(const char *prog, int nplan);
+const char *e2e_dir(void);
+const char *e2e_env_bdf(const char *name);	/* IVSHMEM_BDF_<name> or NULL */
+uint64_t e2e_env_size(const char *name);	/* IVSHMEM_SIZE_<name> or 0 */
+uint64_t e2e_seed(void);
+
+/*
+ * vfio-pci options that make the device migratable on this kernel: "" (QEMU's
+ * defaults) where the kernel can report DMA logs, otherwise
+ * ",enable-migration=on,x-device-dirty-page-tracking=off" (see README).
+ * E2E_VFIO_OPTS overrides.  Probes the device once (it must not be open).
+ */
+const char *e2e_vfio_opts(const char *probe_bdf);
+/* 1: the vfio core reports DMA logs, 0: EOPNOTSUPP, <0: probe failed. */
+int e2e_can_report(const char *probe_bdf);
+/* Does this QEMU's vfio-pci have property @prop? */
+bool e2e_vfio_has_prop(const char *prop);
+/* QEMU version string ("10.0.13"). */
+const char *e2e_qemu_version(void);
+
+/* ---- expected device memory ----------------------------------------------- */
+
+/* BAR2 contents: the position-addressed pattern of @seed plus later writes. */
+struct e2e_image {
+	uint64_t size;
+	uint64_t seed;
+	struct e2e_overlay {
+		uint64_t off;
+		uint32_t len;
+		uint8_t *data;
+	} *ov;
+	int nov, cap;
+};
+
+void img_init(struct e2e_image *img, uint64_t size, uint64_t seed);
+void img_free(struct e2e_image *img);
+void img_record(struct e2e_image *img, uint64_t off, const void *data, uint32_t len);
+/* Fills buf with what BAR2 must hold in [off, off + len). */
+void img_expect(const struct e2e_image *img, uint64_t off, void *buf, size_t len);
+
+struct e2e_regs {
+	uint32_t intrmask;
+	uint32_t intrstatus;
+};
+
+/* Random register values with (mask & status) == 0 (no interrupt raised). */
+void regs_random(struct e2e_regs *r);
+
+/* ---- L1 access through VFIO (device must not be held by an L2) ------------- */
+
+/* Fills BAR2 with the pattern of @seed; returns 0 or -1 (diagnosed). */
+int l1_fill(const char *bdf, uint64_t seed, uint64_t *size);
+/* Compares all of BAR2 with @img; returns 0 if equal, -1 otherwise (diagnosed). */
+int l1_check(const char *bdf, const struct e2e_image *img);
+
+/* ---- L2 QEMU ----------------------------------------------------------------- */
+
+struct e2e_lbuf {
+	char *b;
+	size_t len, cap;
+};
+
+struct e2e_qemu {
+	char name[16];
+	pid_t pid;
+	int qmp, qt;
+	struct e2e_lbuf qmp_in, qt_in;
+	char *reply;		/* last QMP reply line (owned) */
+	char *qt_reply;		/* last qtest reply line (owned) */
+	char *events;		/* every QMP event line, '\n' separated */
+	size_t events_len;
+	char log[512];		/* stdout + stderr of QEMU */
+	char qmp_path[512], qt_path[512];
+	int ndev;
+	const char *bdf[E2E_MAX_DEVS];
+	bool exited;
+	int wstatus;
+};
+
+struct e2e_vm {
+	int ndev;
+	const char *bdf[E2E_MAX_DEVS];
+	const char *vfio_opts;		/* appended to each -device vfio-pci,... */
+	bool incoming;			/* -incoming defer (else -S) */
+	const char *extra[16];		/* more arguments, NULL terminated */
+};
+
+int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm);
+/* QMP quit (or SIGKILL after a grace period); idempotent. */
+void qemu_stop(struct e2e_qemu *q);
+/* Has it exited?  Reaps it and records the status. */
+bool qemu_exited(struct e2e_qemu *q, int wait_ms);
+/* Prints the tail of its output and its events as diagnostics. */
+void qemu_dump(struct e2e_qemu *q, const char *why);
+/* Does its output (stderr) contain @needle? */
+bool qemu_log_has(struct e2e_qemu *q, const char *needle);
+
+/* Sends a QMP command (printf format); returns the reply line or NULL. */
+const char *qmp(struct e2e_qemu *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, 0 if the reply is a "return", -1 otherwise (diagnosed). */
+int qmp_ok(struct e2e_qemu *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reads pending events for up to @ms milliseconds. */
+void qmp_events(struct e2e_qemu *q, int ms);
+/* runstate ("running", "postmigrate", ...) into buf; 0 or -1. */
+int qmp_status(struct e2e_qemu *q, char *buf, size_t len);
+/* Waits until the runstate is @want; 0 or -1 (diagnosed). */
+int qmp_wait_status(struct e2e_qemu *q, const char *want, int timeout_ms);
+/* Last VFIO_MIGRATION device-state of device @id ("ivs0"), or "" if none. */
+const char *qmp_dev_state(struct e2e_qemu *q, const char *id, char *buf, size_t len);
+
+/* qtest: reply line or NULL. */
+const char *qt(struct e2e_qemu *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int qt_readl(struct e2e_qemu *q, uint64_t addr, uint32_t *v);
+int qt_writel(struct e2e_qemu *q, uint64_t addr, uint32_t v);
+int qt_readq(struct e2e_qemu *q, uint64_t addr, uint64_t *v);
+int qt_writeq(struct e2e_qemu *q, uint64_t addr, uint64_t v);
+int qt_read(struct e2e_qemu *q, uint64_t addr, void *buf, size_t len);
+int qt_write(struct e2e_qemu *q, uint64_t addr, const void *buf, size_t len);
+int qt_cfg_read32(struct e2e_qemu *q, int slot, int reg, uint32_t *v);
+int qt_cfg_write32(struct e2e_qemu *q, int slot, int reg, uint32_t v);
+
+/* ---- what the scenarios share ----------------------------------------------- */
+
+/* Programs BAR0/BAR2 and the command register of device i of a -S VM. */
+int l2_map_device(struct e2e_qemu *q, int i);
+/* Writes the registers of device i (INTRMASK, INTRSTATUS). */
+int l2_set_regs(struct e2e_qemu *q, int i, const struct e2e_regs *r);
+/*
+ * Reads back INTRMASK and INTRSTATUS of device i (a read clears INTRSTATUS,
+ * so it is written back unless @consume) and compares; 0 or -1 (diagnosed).
+ */
+int l2_check_regs(struct e2e_qemu *q, int i, const struct e2e_regs *want, bool consume);
+/* Writes @len bytes through qtest into BAR2 of device i and records them. */
+int l2_write(struct e2e_qemu *q, int i, struct e2e_image *img, uint64_t off,
+	     const void *data, size_t len);
+/* "Guest activity": @nblocks random 4 KiB blocks and @nwords random qwords. */
+int l2_scribble(struct e2e_qemu *q, int i, struct e2e_image *img, int nblocks, int nwords);
+/*
+ * Compares BAR2 of device i through qtest: everything if @full, else the
+ * first and last 64 KiB, every recorded write and 16 random 4 KiB blocks.
+ */
+int l2_check_mem(struct e2e_qemu *q, int i, const struct e2e_image *img, bool full);
+
+/* Migration parameters. */
+int mig_set_fast(struct e2e_qemu *q);		/* converge at the first chance */
+int mig_set_hold(struct e2e_qemu *q);		/* stay active (see l2_fill_ram) */
+/* Random data in guest RAM, so that the first pass of a held migration is slow. */
+#define E2E_HOLD_RAM		(2 * E2E_MiB)
+#define E2E_HOLD_RAM_AT		0x400000ULL
+#define E2E_HOLD_BW		(128 * E2E_KiB)	/* bytes/s: ~16 s for the first pass */
+int l2_fill_ram(struct e2e_qemu *q);
+int mig_set_caps(struct e2e_qemu *q, const char *caps_json);
+/* Starts "migrate" to @uri; 0 or -1. */
+int mig_start(struct e2e_qemu *src, const char *uri);
+
+struct mig_result {
+	char status[32];
+	char error[512];
+	long long downtime_ms, total_ms, setup_ms;
+	long long vfio_bytes, ram_bytes;
+};
+
+/*
+ * Polls query-migrate until the status is one of @final ("completed|failed|
+ * cancelled" if NULL; matched as whole words) or a final state; 0 if a state
+ * of @final was reached, -1 otherwise (diagnosed).
+ */
+int mig_wait(struct e2e_qemu *q, const char *final, int timeout_ms, struct mig_result *r);
+void mig_print(const char *what, const struct mig_result *r);
+
+/* Kernel log lines since e2e_init() (or since the last kmsg_mark()). */
+void kmsg_mark(void);
+const char *kmsg_since_mark(void);
+bool kmsg_has(const char *needle);
+/* Prints the kernel log lines since the mark (last @max lines). */
+void kmsg_dump(int max);
+/* Any WARNING/BUG/Oops/Call Trace since the mark? */
+bool kmsg_has_report(void);
+
+/* Milliseconds since an arbitrary point (monotonic). */
+long long now_ms(void);
+
+/* ---- one migration from a source VM to a destination VM (scenario.c) ---------- */
+
+struct mig_case {
+	int ndev;
+	const char *src_bdf[E2E_MAX_DEVS];
+	const char *dst_bdf[E2E_MAX_DEVS];	/* NULL: no destination VM yet */
+	const char *vfio_opts;
+	const char *src_extra[8], *dst_extra[8];
+	const char *caps;		/* migrate-set-capabilities list for both, or NULL */
+	bool hold;			/* start with mig_set_hold() instead of mig_set_fast() */
+	int blocks, words;		/* qtest writes on the source before migration */
+};
+
+struct mig_ctx {
+	const struct mig_case *c;
+	struct e2e_qemu src, dst;
+	struct e2e_image img[E2E_MAX_DEVS];
+	struct e2e_regs regs[E2E_MAX_DEVS];
+	struct mig_result res;
+	char uri[600];
+	long long t_migrate;		/* when "migrate" was sent */
+};
+
+/*
+ * L1 fills the source devices with a pattern and the destination devices
+ * with another; the source VM starts (-S), maps its devices, gets registers
+ * and qtest writes, is checked, and runs; the destination VM (if any) starts
+ * with -incoming defer and listens on ctx->uri.  0 or -1 (diagnosed).
+ */
+int case_setup(struct mig_ctx *x, const struct mig_case *c);
+/* Starts (another) destination VM on @bdf[] listening on ctx->uri. */
+int case_start_dst(struct mig_ctx *x, const char *const *bdf);
+/* "migrate" to ctx->uri and wait for the end; 0 if completed. */
+int case_migrate(struct mig_ctx *x, int timeout_ms);
+/* Destination runs, every device's last VFIO state is "running". */
+int case_dst_running(struct mig_ctx *x);
+/* Source is in "postmigrate", every device's last VFIO state is "stop". */
+int case_src_stopped(struct mig_ctx *x);
+/* Source runs again with every device "running". */
+int case_src_running(struct mig_ctx *x);
+/* Registers / BAR2 of every device of @q compared with the source's. */
+int case_check_regs(struct mig_ctx *x, struct e2e_qemu *q, bool consume);
+int case_check_mem(struct mig_ctx *x, struct e2e_qemu *q);
+/* Stops both VMs and compares BAR2 of @bdf[] from L1 through VFIO. */
+int case_check_l1(struct mig_ctx *x, const char *const *bdf);
+void case_dump(struct mig_ctx *x, const char *why);
+void case_teardown(struct mig_ctx *x);
+
+#endif /* E2E_H */

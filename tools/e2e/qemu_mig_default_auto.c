@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The same live migration A -> B with QEMU's default vfio-pci options
+ * (enable-migration=auto: QEMU makes the device migratable only if it can
+ * track DMA through the device's DMA logging).
+ *
+ * Where the kernel's vfio core can report DMA logs, the migration must
+ * complete and the destination must hold the source's state.  Where it
+ * cannot (a kernel built without CONFIG_IOMMUFD_DRIVER: the core answers
+ * DMA_LOGGING_REPORT with EOPNOTSUPP before the driver sees it), QEMU cannot
+ * track the device's DMA, and the right outcome is that QEMU refuses the
+ * migration up front (a migration blocker) with the source untouched; a
+ * migration that starts and then fails is a bug.
+ */
+#include <string.h>
+
+#include "e2e.h"
+
+int main(void)
+{
+	struct mig_case c = { .ndev = 1, .blocks = 4, .words = 8, .vfio_opts = "" };
+	struct mig_ctx x;
+	int can_report = -1;
+	bool ok, completed = false;
+
+	e2e_init("qemu_mig_default_auto", 3);
+	c.src_bdf[0] = e2e_env_bdf("A");
+	c.dst_bdf[0] = e2e_env_bdf("B");
+	if (t_begin("setup_with_default_options")) {
+		ok = c.src_bdf[0] && c.dst_bdf[0];
+		if (ok) {
+			can_report = e2e_can_report(c.src_bdf[0]);
+			diag("QEMU %s; the kernel's vfio core %s DMA logs", e2e_qemu_version(),
+			     can_report > 0 ? "can report" : can_report == 0 ? "CANNOT report" : "(probe failed)");
+			ok = can_report >= 0 && !case_setup(&x, &c);
+		}
+		t_end(ok, true);
+	}
+	if (t_begin("migrate_with_enable_migration_auto")) {
+		const char *r;
+
+		x.t_migrate = now_ms();
+		r = qmp(&x.src, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"%s\"}}", x.uri);
+		if (r && strstr(r, "\"error\"")) {
+			/* refused up front: a migration blocker */
+			diag("[src] migrate refused: %.500s", r);
+			if (can_report) {
+				diag("the kernel can report DMA logs, so QEMU's defaults must migrate this device");
+				t_end(false, false);
+			} else {
+				t_skip("migrate_with_enable_migration_auto",
+				       "this kernel cannot report DMA logs (no CONFIG_IOMMUFD_DRIVER): QEMU refuses auto migration up front, as it should");
+			}
+		} else if (!r) {
+			case_dump(&x, "no answer to migrate");
+			t_end(false, false);
+		} else if (mig_wait(&x.src, NULL, 120000, &x.res)) {
+			case_dump(&x, "migration did not end");
+			t_end(false, false);
+		} else {
+			mig_print("[src] migration", &x.res);
+			completed = !strcmp(x.res.status, "completed");
+			if (!completed) {
+				case_dump(&x, "migration with QEMU's default options failed");
+				if (!can_report && (qemu_log_has(&x.src, "Failed to get DMA logging report") ||
+						    strstr(x.res.error, "Operation not supported"))) {
+					diag("DIAGNOSIS: the driver registers vfio_log_ops, so DMA_LOGGING_START succeeds and");
+					diag("  QEMU (enable-migration=auto) picks device dirty tracking; but this kernel's vfio");
+					diag("  core has no iova_bitmap (CONFIG_IOMMUFD_DRIVER unset) and fails every");
+					diag("  DMA_LOGGING_REPORT with EOPNOTSUPP, so the migration dies in ram_save_setup.");
+					diag("  A driver that cannot report should not offer DMA logging: QEMU then blocks");
+					diag("  migration up front and users pass enable-migration=on (type1 dirty tracking).");
+				}
+			}
+			t_end(completed, false);
+		}
+	}
+	if (t_begin("state_after_migration")) {
+		if (completed) {
+			/* the destination holds the source's state */
+			ok = !case_dst_running(&x) && !case_check_regs(&x, &x.dst, true) &&
+			     !case_check_mem(&x, &x.dst);
+		} else {
+			/* the source goes on, untouched */
+			ok = !case_src_running(&x) && !case_check_regs(&x, &x.src, false) &&
+			     !case_check_mem(&x, &x.src);
+		}
+		t_end(ok, false);
+	}
+	case_teardown(&x);
+	return t_exit();
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Live migration of an L2 VM with one passed-through ivshmem device, A -> B
+ * over a unix socket: the destination must run with exactly the source's
+ * BAR2 bytes and registers, the source must be stopped.  Reports the downtime
+ * and total time QEMU measured.
+ */
+#include <string.h>
+
+#include "e2e.h"
+
+int main(void)
+{
+	struct mig_case c = { .ndev = 1, .blocks = 8, .words = 16 };
+	struct mig_ctx x;
+	bool ok;
+
+	e2e_init("qemu_mig_live", 7);
+	c.src_bdf[0] = e2e_env_bdf("A");
+	c.dst_bdf[0] = e2e_env_bdf("B");
+	if (t_begin("setup")) {
+		ok = c.src_bdf[0] && c.dst_bdf[0];
+		if (!ok)
+			diag("IVSHMEM_BDF_A and IVSHMEM_BDF_B must be set");
+		if (ok) {
+			c.vfio_opts = e2e_vfio_opts(c.src_bdf[0]);
+			diag("QEMU %s", e2e_qemu_version());
+			ok = !case_setup(&x, &c);
+		}
+		t_end(ok, true);
+	}
+	if (t_begin("migrate_completed"))
+		t_end(!case_migrate(&x, 120000), true);
+	if (t_begin("destination_running"))
+		t_end(!case_dst_running(&x), false);
+	if (t_begin("source_stopped"))
+		t_end(!case_src_stopped(&x), false);
+	if (t_begin("destination_registers"))
+		t_end(!case_check_regs(&x, &x.dst, true), false);
+	if (t_begin("destination_bar2_via_qtest"))
+		t_end(!case_check_mem(&x, &x.dst), false);
+	if (t_begin("destination_bar2_via_l1_vfio"))
+		t_end(!case_check_l1(&x, c.dst_bdf), false);
+	case_teardown(&x);
+	return t_exit();
+}
