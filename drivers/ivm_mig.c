@@ -19,6 +19,7 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/crc32c.h>
+#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/interval_tree.h>
@@ -33,6 +34,96 @@
 
 /* Bytes moved between the device and the user per step of a data file. */
 #define IVM_BOUNCE_SIZE		(256 * 1024)
+
+/*
+ * Error injection for the selftests, so that every error unwind runs: write
+ * a point's name to <debugfs>/ivshmem-vfio-pci/fail_next and the next pass
+ * through that point fails once.  Debian kernels have no fault injection
+ * framework, hence this small one of our own.
+ */
+static const char * const ivm_fail_points[] = {
+	"file_alloc", "bounce_alloc", "anon_file", "save_regs", "load_regs",
+	"mem_read", "mem_write", "log_alloc",
+};
+
+/* protects ivm_fail_next */
+static DEFINE_SPINLOCK(ivm_fail_lock);
+static int ivm_fail_next = -1;
+static struct dentry *ivm_debugfs;
+
+static bool ivm_should_fail(const char *point)
+{
+	bool fail = false;
+
+	spin_lock(&ivm_fail_lock);
+	if (ivm_fail_next >= 0 &&
+	    !strcmp(ivm_fail_points[ivm_fail_next], point)) {
+		ivm_fail_next = -1;
+		fail = true;
+	}
+	spin_unlock(&ivm_fail_lock);
+	return fail;
+}
+
+static ssize_t ivm_fail_write(struct file *filp, const char __user *ubuf,
+			      size_t len, loff_t *ppos)
+{
+	char name[32];
+	int i;
+
+	if (!len || len >= sizeof(name))
+		return -EINVAL;
+	if (copy_from_user(name, ubuf, len))
+		return -EFAULT;
+	name[len] = 0;
+	i = sysfs_match_string(ivm_fail_points, strim(name));
+	if (i < 0 && strcmp(strim(name), "none"))
+		return -EINVAL;
+	spin_lock(&ivm_fail_lock);
+	ivm_fail_next = i;
+	spin_unlock(&ivm_fail_lock);
+	return len;
+}
+
+static ssize_t ivm_fail_read(struct file *filp, char __user *ubuf, size_t len,
+			     loff_t *ppos)
+{
+	const char *name = "none";
+	char buf[32];
+	int n;
+
+	spin_lock(&ivm_fail_lock);
+	if (ivm_fail_next >= 0)
+		name = ivm_fail_points[ivm_fail_next];
+	n = scnprintf(buf, sizeof(buf), "%s\n", name);
+	spin_unlock(&ivm_fail_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations ivm_fail_fops = {
+	.owner = THIS_MODULE,
+	.read = ivm_fail_read,
+	.write = ivm_fail_write,
+};
+
+/**
+ * ivm_mig_debugfs_init - create <debugfs>/ivshmem-vfio-pci/fail_next
+ * @name: the directory name
+ */
+void ivm_mig_debugfs_init(const char *name)
+{
+	ivm_debugfs = debugfs_create_dir(name, NULL);
+	debugfs_create_file("fail_next", 0600, ivm_debugfs, NULL,
+			    &ivm_fail_fops);
+}
+
+/**
+ * ivm_mig_debugfs_exit - remove what ivm_mig_debugfs_init() created
+ */
+void ivm_mig_debugfs_exit(void)
+{
+	debugfs_remove_recursive(ivm_debugfs);
+}
 
 enum ivm_file_kind {
 	IVM_FILE_SAVE,
@@ -351,6 +442,9 @@ static int ivm_file_mem(struct ivm_file *f, u64 off, size_t len)
 		return ret;
 	if (atomic_read(&mig->reset_gen) != f->gen)
 		ret = -ENODEV;
+	else if (ivm_should_fail(f->kind == IVM_FILE_SAVE ? "mem_read" :
+				 "mem_write"))
+		ret = -EIO;
 	else if (f->kind == IVM_FILE_SAVE)
 		ret = mig->ops->mem_read(mig, off, f->bounce, len);
 	else
@@ -458,10 +552,14 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 		cond_resched();
 	}
 	mutex_unlock(&f->lock);
-	/* An invalid stream fails the write even if a prefix was consumed. */
-	if (ret == -EINVAL || !done)
-		return ret;
-	return done;
+	/*
+	 * Only a fault or a signal leaves a usable session behind: report
+	 * the prefix written then.  An invalid stream, a failed device write
+	 * or a reset fails the write even if a prefix was consumed.
+	 */
+	if (!ret || (done && (ret == -EFAULT || ret == -EINTR)))
+		return done;
+	return ret;
 }
 
 static int ivm_file_release(struct inode *inode, struct file *filp)
@@ -493,10 +591,12 @@ static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 	struct ivm_file *f;
 	int ret;
 
-	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	f = ivm_should_fail("file_alloc") ? NULL :
+		kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
 	if (!f)
 		return ERR_PTR(-ENOMEM);
-	f->bounce = kvmalloc(IVM_BOUNCE_SIZE, GFP_KERNEL_ACCOUNT);
+	f->bounce = ivm_should_fail("bounce_alloc") ? NULL :
+		kvmalloc(IVM_BOUNCE_SIZE, GFP_KERNEL_ACCOUNT);
 	if (!f->bounce) {
 		ret = -ENOMEM;
 		goto err_free_file;
@@ -505,9 +605,10 @@ static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 	f->kind = kind;
 	f->gen = atomic_read(&mig->reset_gen);
 	mutex_init(&f->lock);
-	f->filp = anon_inode_getfile("[ivshmem-vfio-pci-mig]",
-				     save ? &ivm_save_fops : &ivm_resume_fops,
-				     f, save ? O_RDONLY : O_WRONLY);
+	f->filp = ivm_should_fail("anon_file") ? ERR_PTR(-ENFILE) :
+		anon_inode_getfile("[ivshmem-vfio-pci-mig]",
+				   save ? &ivm_save_fops : &ivm_resume_fops,
+				   f, save ? O_RDONLY : O_WRONLY);
 	if (IS_ERR(f->filp)) {
 		ret = PTR_ERR(f->filp);
 		goto err_free_bounce;
@@ -610,7 +711,8 @@ static struct file *ivm_start_save(struct ivm_mig *mig)
 
 	ret = ivm_lock_device(mig, &cmd);
 	if (!ret) {
-		ret = mig->ops->save_regs(mig, regs);
+		ret = ivm_should_fail("save_regs") ? -EIO :
+			mig->ops->save_regs(mig, regs);
 		ivm_unlock_device(mig, cmd);
 	}
 	if (ret) {
@@ -667,7 +769,8 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	ret = ivm_lock_device(mig, &cmd);
 	if (ret)
 		return ret;
-	ret = mig->ops->load_regs(mig, regs);
+	ret = ivm_should_fail("load_regs") ? -EIO :
+		mig->ops->load_regs(mig, regs);
 	ivm_unlock_device(mig, cmd);
 	return ret;
 }
@@ -820,7 +923,8 @@ static int ivm_log_start(struct vfio_device *core_vdev,
 
 	if (!nnodes || nnodes > IVM_LOG_MAX_RANGES)
 		return -E2BIG;
-	r = kcalloc(nnodes, sizeof(*r), GFP_KERNEL_ACCOUNT);
+	r = ivm_should_fail("log_alloc") ? NULL :
+		kcalloc(nnodes, sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
 	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX);

@@ -119,6 +119,8 @@ void ivm_mig_open(struct ivm_mig *mig);
 void ivm_mig_close(struct ivm_mig *mig);
 void ivm_mig_reset_done(struct ivm_mig *mig);
 int ivm_mig_device_reset(struct ivm_mig *mig);
+void ivm_mig_debugfs_init(const char *name);
+void ivm_mig_debugfs_exit(void);
 
 ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
 		     size_t count, loff_t *ppos);

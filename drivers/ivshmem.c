@@ -394,7 +394,25 @@ static struct pci_driver ivshmem_vfio_driver = {
 	.err_handler = &ivshmem_vfio_err_handlers,
 	.driver_managed_dma = true,
 };
-module_pci_driver(ivshmem_vfio_driver);
+
+static int __init ivshmem_vfio_init(void)
+{
+	int ret;
+
+	ivm_mig_debugfs_init(ivshmem_vfio_driver.name);
+	ret = pci_register_driver(&ivshmem_vfio_driver);
+	if (ret)
+		ivm_mig_debugfs_exit();
+	return ret;
+}
+module_init(ivshmem_vfio_init);
+
+static void __exit ivshmem_vfio_exit(void)
+{
+	pci_unregister_driver(&ivshmem_vfio_driver);
+	ivm_mig_debugfs_exit();
+}
+module_exit(ivshmem_vfio_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vfio-pci variant driver for QEMU ivshmem-plain with VFIO migration v2");
