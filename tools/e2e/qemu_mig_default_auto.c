@@ -20,7 +20,8 @@ int main(void)
 {
 	struct mig_case c = { .ndev = 1, .blocks = 4, .words = 8, .vfio_opts = "" };
 	struct mig_ctx x;
-	int can_report = -1;
+	int dmalog = -1;
+	bool can_report = false;
 	bool ok, completed = false;
 
 	e2e_init("qemu_mig_default_auto", 3);
@@ -29,10 +30,13 @@ int main(void)
 	if (t_begin("setup_with_default_options")) {
 		ok = c.src_bdf[0] && c.dst_bdf[0];
 		if (ok) {
-			can_report = e2e_can_report(c.src_bdf[0]);
-			diag("QEMU %s; the kernel's vfio core %s DMA logs", e2e_qemu_version(),
-			     can_report > 0 ? "can report" : can_report == 0 ? "CANNOT report" : "(probe failed)");
-			ok = can_report >= 0 && !case_setup(&x, &c);
+			dmalog = e2e_can_report(c.src_bdf[0]);
+			can_report = dmalog == E2E_DMALOG_OK;
+			diag("QEMU %s; DMA logging: %s", e2e_qemu_version(),
+			     dmalog == E2E_DMALOG_OK ? "the vfio core reports, the driver answers" :
+			     dmalog == E2E_DMALOG_NO_CORE ? "the driver offers it, but the vfio core CANNOT report (EOPNOTSUPP)" :
+			     dmalog == E2E_DMALOG_NO_DRIVER ? "not offered by the device (ENOTTY)" : "(probe failed)");
+			ok = dmalog >= 0 && !case_setup(&x, &c);
 		}
 		t_end(ok, true);
 	}
@@ -49,7 +53,7 @@ int main(void)
 				t_end(false, false);
 			} else {
 				t_skip("migrate_with_enable_migration_auto",
-				       "this kernel cannot report DMA logs (no CONFIG_IOMMUFD_DRIVER): QEMU refuses auto migration up front, as it should");
+				       "DMA logs cannot be reported here: QEMU refuses auto migration up front, as it should");
 			}
 		} else if (!r) {
 			case_dump(&x, "no answer to migrate");
@@ -62,8 +66,9 @@ int main(void)
 			completed = !strcmp(x.res.status, "completed");
 			if (!completed) {
 				case_dump(&x, "migration with QEMU's default options failed");
-				if (!can_report && (qemu_log_has(&x.src, "Failed to get DMA logging report") ||
-						    strstr(x.res.error, "Operation not supported"))) {
+				if (dmalog == E2E_DMALOG_NO_CORE &&
+				    (qemu_log_has(&x.src, "Failed to get DMA logging report") ||
+				     strstr(x.res.error, "Operation not supported"))) {
 					diag("DIAGNOSIS: the driver registers vfio_log_ops, so DMA_LOGGING_START succeeds and");
 					diag("  QEMU (enable-migration=auto) picks device dirty tracking; but this kernel's vfio");
 					diag("  core has no iova_bitmap (CONFIG_IOMMUFD_DRIVER unset) and fails every");

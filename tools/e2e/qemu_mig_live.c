@@ -2,10 +2,11 @@
 /*
  * Live migration of an L2 VM with one passed-through ivshmem device, A -> B
  * over a unix socket: the destination must run with exactly the source's
- * BAR2 bytes and registers, the source must be stopped.  Reports the downtime
- * and total time QEMU measured.
+ * BAR2 bytes and registers, the source must be stopped (its device frozen).
+ * Reports the downtime and total time QEMU measured.
  */
 #include <string.h>
+#include <sys/wait.h>
 
 #include "e2e.h"
 
@@ -15,7 +16,7 @@ int main(void)
 	struct mig_ctx x;
 	bool ok;
 
-	e2e_init("qemu_mig_live", 7);
+	e2e_init("qemu_mig_live", 8);
 	c.src_bdf[0] = e2e_env_bdf("A");
 	c.dst_bdf[0] = e2e_env_bdf("B");
 	if (t_begin("setup")) {
@@ -39,6 +40,29 @@ int main(void)
 		t_end(!case_check_regs(&x, &x.dst, true), false);
 	if (t_begin("destination_bar2_via_qtest"))
 		t_end(!case_check_mem(&x, &x.dst), false);
+	if (t_begin("source_device_frozen")) {
+		/*
+		 * The stopped source device must keep its user away from the BARs:
+		 * the driver zaps the mappings and refuses faults, so the source
+		 * QEMU's access through qtest dies with SIGBUS (or fails).  A value
+		 * read back means the device was not frozen.
+		 */
+		uint64_t v = 0;
+		int r = qt_readq(&x.src, L2_BAR2(0) + 4096, &v);
+
+		bool died = qemu_exited(&x.src, r ? 5000 : 0);
+
+		ok = r || died;
+		if (died && WIFSIGNALED(x.src.wstatus))
+			diag("[src] its read of the stopped device's BAR2 ended it with signal %d, as it should",
+			     WTERMSIG(x.src.wstatus));
+		else if (r)
+			diag("[src] its read of the stopped device's BAR2 failed, as it should");
+		else
+			diag("[src] read 0x%016llx from BAR2 of a device in STOP: not frozen",
+			     (unsigned long long)v);
+		t_end(ok, false);
+	}
 	if (t_begin("destination_bar2_via_l1_vfio"))
 		t_end(!case_check_l1(&x, c.dst_bdf), false);
 	case_teardown(&x);

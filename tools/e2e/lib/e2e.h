@@ -61,7 +61,8 @@ int t_exit(void);
 /*
  * Creates the work directory and the HLT firmware, installs the cleanup
  * handlers and the watchdog (E2E_TIMEOUT seconds, default 270), starts the
- * kernel log capture.  Prints the plan.  Returns 0 or exits with a KTAP bail.
+ * kernel log capture.  Prints the plan (none if @nplan < 0).  Exits with a
+ * KTAP bail-out if it cannot.
  */
 void e2e_init(const char *prog, int nplan);
 const char *e2e_dir(void);
@@ -76,7 +77,16 @@ uint64_t e2e_seed(void);
  * E2E_VFIO_OPTS overrides.  Probes the device once (it must not be open).
  */
 const char *e2e_vfio_opts(const char *probe_bdf);
-/* 1: the vfio core reports DMA logs, 0: EOPNOTSUPP, <0: probe failed. */
+/*
+ * Can QEMU use the device's DMA logging?  Asks for a REPORT without START:
+ * E2E_DMALOG_OK: the driver answered (EINVAL), so the vfio core can report;
+ * E2E_DMALOG_NO_CORE: EOPNOTSUPP from a core without CONFIG_IOMMUFD_DRIVER;
+ * E2E_DMALOG_NO_DRIVER: ENOTTY, the device offers no DMA logging; <0: the
+ * probe failed (diagnosed).
+ */
+#define E2E_DMALOG_NO_CORE	0
+#define E2E_DMALOG_OK		1
+#define E2E_DMALOG_NO_DRIVER	2
 int e2e_can_report(const char *probe_bdf);
 /* Does this QEMU's vfio-pci have property @prop? */
 bool e2e_vfio_has_prop(const char *prop);
@@ -140,6 +150,7 @@ struct e2e_qemu {
 	const char *bdf[E2E_MAX_DEVS];
 	bool exited;
 	int wstatus;
+	bool hung;		/* a command went unanswered: fail the next ones at once */
 };
 
 struct e2e_vm {
@@ -210,9 +221,9 @@ int l2_check_mem(struct e2e_qemu *q, int i, const struct e2e_image *img, bool fu
 int mig_set_fast(struct e2e_qemu *q);		/* converge at the first chance */
 int mig_set_hold(struct e2e_qemu *q);		/* stay active (see l2_fill_ram) */
 /* Random data in guest RAM, so that the first pass of a held migration is slow. */
-#define E2E_HOLD_RAM		(2 * E2E_MiB)
+#define E2E_HOLD_RAM		(8 * E2E_MiB)
 #define E2E_HOLD_RAM_AT		0x400000ULL
-#define E2E_HOLD_BW		(128 * E2E_KiB)	/* bytes/s: ~16 s for the first pass */
+#define E2E_HOLD_BW		(64 * E2E_KiB)	/* bytes/s; see mig_set_hold() */
 int l2_fill_ram(struct e2e_qemu *q);
 int mig_set_caps(struct e2e_qemu *q, const char *caps_json);
 /* Starts "migrate" to @uri; 0 or -1. */
