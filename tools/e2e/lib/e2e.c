@@ -1209,6 +1209,8 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	argv[argc++] = qtarg;
 	argv[argc++] = "-qtest-log";	/* else every qtest command is echoed to stderr */
 	argv[argc++] = "/dev/null";
+	argv[argc++] = "-name";		/* thread names in the diagnostics of a hang */
+	argv[argc++] = "debug-threads=on";
 	for (i = 0; i < vm->ndev; i++) {
 		q->bdf[i] = vm->bdf[i];
 		snprintf(devarg[i], sizeof(devarg[i]),
@@ -1372,14 +1374,16 @@ void qemu_dump(struct e2e_qemu *q, const char *why)
 	snprintf(prefix, sizeof(prefix), "[%s stderr] ", q->name);
 	s = read_file(q->log, 16384);
 	if (s && *s)
-		diag_text(prefix, s, 25);
+		diag_text(prefix, s, 40);
 	else
 		diag("[%s] (no output)", q->name);
 	free(s);
 	snprintf(prefix, sizeof(prefix), "[%s event] ", q->name);
 	diag_text(prefix, q->events, 12);
-	if (!q->exited)
+	if (!q->exited && !q->threads_dumped) {
+		q->threads_dumped = true;
 		dump_threads(q);
+	}
 }
 
 /* ---- what the scenarios share ----------------------------------------------------------- */

@@ -151,6 +151,7 @@ struct e2e_qemu {
 	bool exited;
 	int wstatus;
 	bool hung;		/* a command went unanswered: fail the next ones at once */
+	bool threads_dumped;
 };
 
 struct e2e_vm {
