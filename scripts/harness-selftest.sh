@@ -10,7 +10,7 @@ set -uo pipefail
 B=$IVM_SCRIPTS/tests/broken
 WORK=$(mktemp -d /tmp/ivm-harness-selftest.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-export IVM_NO_SELFTESTS=1
+export IVM_NO_SELFTESTS=1 IVM_NO_E2E=1
 unset EXTRA_TESTS IVM_KO IVM_TEST_KMODS
 
 extra() { # NAME FILES... -> a fresh EXTRA_TESTS dir

@@ -133,28 +133,33 @@ for f in "$SH"/src/scripts/tests/*; do
 done
 if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 	:   # only the one program runs
-elif [ -n "${IVM_NO_SELFTESTS:-}" ]; then
-	hstep skip "build tools/selftests" "IVM_NO_SELFTESTS is set"
-elif [ -f "$SH/src/tools/selftests/Makefile" ]; then
-	t=$(date +%s)
-	if build selftests "make -C /mnt/ivm/share/src/tools/selftests KSFT_INC=/mnt/ivm/kselftest -j$(nproc)"; then
-		hstep ok "build tools/selftests" "$(( $(date +%s) - t )) s"
-		if ivm_chroot "$ROOT" "$RUN" "make -s -C /mnt/ivm/share/src/tools/selftests list" > "$RUN/selftests.list" 2> "$RUN/build-list.log"; then
-			c=0
-			while read -r p; do
-				[ -n "$p" ] || continue
-				c=$((c + 1))
-				plan "selftests/$p" "src/tools/selftests/$p"
-			done < "$RUN/selftests.list"
-			[ "$c" -gt 0 ] || hstep fail "list tools/selftests" "'make -s -C tools/selftests list' printed no programs"
-		else
-			hstep fail "list tools/selftests" "$(head -c 300 "$RUN/build-list.log")"
-		fi
-	else
-		hstep fail "build tools/selftests" "$(build_err selftests); log: $RUN/build-selftests.log"
-	fi
 else
-	hstep skip "build tools/selftests" "no tools/selftests/Makefile yet"
+	# tools/selftests (uAPI-level tests), then tools/e2e (nested QEMU migrations): each lists its programs
+	for suite in selftests e2e; do
+		d=tools/$suite
+		if [ "$suite" = selftests ] && [ -n "${IVM_NO_SELFTESTS:-}" ]; then
+			hstep skip "build $d" "IVM_NO_SELFTESTS is set"; continue
+		elif [ "$suite" = e2e ] && [ -n "${IVM_NO_E2E:-}" ]; then
+			hstep skip "build $d" "IVM_NO_E2E is set"; continue
+		elif [ ! -f "$SH/src/$d/Makefile" ]; then
+			hstep skip "build $d" "no $d/Makefile"; continue
+		fi
+		t=$(date +%s)
+		if ! build "$suite" "make -C /mnt/ivm/share/src/$d KSFT_INC=/mnt/ivm/kselftest -j$(nproc)"; then
+			hstep fail "build $d" "$(build_err "$suite"); log: $RUN/build-$suite.log"; continue
+		fi
+		hstep ok "build $d" "$(( $(date +%s) - t )) s"
+		if ! ivm_chroot "$ROOT" "$RUN" "make -s -C /mnt/ivm/share/src/$d list" > "$RUN/$suite.list" 2> "$RUN/build-list.log"; then
+			hstep fail "list $d" "$(head -c 300 "$RUN/build-list.log")"; continue
+		fi
+		c=0
+		while read -r p; do
+			[ -n "$p" ] || continue
+			c=$((c + 1))
+			plan "$suite/$p" "src/$d/$p"
+		done < "$RUN/$suite.list"
+		[ "$c" -gt 0 ] || hstep fail "list $d" "'make -s -C $d list' printed no programs"
+	done
 fi
 if [ -n "${EXTRA_TESTS:-}" ]; then
 	[ -d "$EXTRA_TESTS" ] || die "EXTRA_TESTS=$EXTRA_TESTS is not a directory"
