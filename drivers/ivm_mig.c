@@ -1038,7 +1038,17 @@ int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
 				     VFIO_MIGRATION_P2P;
 	core_vdev->mig_ops = &ivm_mig_ops;
 #ifdef IVM_HAVE_LOG_OPS
-	core_vdev->log_ops = &ivm_log_ops;
+	/*
+	 * Without CONFIG_IOMMUFD_DRIVER the vfio core cannot build a dirty
+	 * bitmap (iova_bitmap is a stub), so DMA_LOGGING_REPORT always fails.
+	 * Offering logging anyway would let QEMU accept the device for
+	 * migration and then fail in the middle of it.
+	 */
+	if (IS_ENABLED(CONFIG_IOMMUFD_DRIVER))
+		core_vdev->log_ops = &ivm_log_ops;
+	else
+		pci_info(mig->core_device.pdev,
+			 "no DMA logging: kernel built without CONFIG_IOMMUFD_DRIVER, which vfio needs to report dirty pages\n");
 #endif
 	return 0;
 }

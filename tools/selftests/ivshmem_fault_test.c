@@ -243,6 +243,9 @@ TEST_F(fault, dma_log_alloc)
 	};
 	uint64_t page_size = 4096;
 
+	if (vfio_feature_probe(self->a.dev.fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			       VFIO_DEVICE_FEATURE_SET))
+		SKIP(return, "the driver offers no DMA logging on this kernel");
 	ASSERT_EQ(0, fail_next("log_alloc"));
 	EXPECT_EQ(-ENOMEM, dma_log_start(self->a.dev.fd, &page_size, &r, 1));
 	page_size = 4096;
