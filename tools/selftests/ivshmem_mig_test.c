@@ -999,6 +999,11 @@ FIXTURE_SETUP(ivdma)
 	SELFDEV_SETUP(&self->c, "IVSHMEM_BDF_A");
 	self->bitmap = calloc(512, sizeof(uint64_t));	/* 128 MiB at 4 KiB */
 	ASSERT_NE(NULL, self->bitmap);
+	/* The driver offers DMA logging only where the core can report. */
+	if (vfio_feature_probe(self->c.d.dev.fd,
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			       VFIO_DEVICE_FEATURE_SET) == -ENOTTY)
+		SKIP(return, "the driver offers no DMA logging on this kernel");
 	/* Unstarted REPORT: EOPNOTSUPP from the core, or the driver's EINVAL. */
 	self->can_report = dma_log_report(self->c.d.dev.fd, 0, VMT_MiB, 4096,
 					  self->bitmap) != -EOPNOTSUPP;
