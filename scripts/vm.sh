@@ -198,7 +198,16 @@ if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 		fi
 		hstep ok "build $d"
 	fi
-	if [ -x "$SH/src/$d/$MODE" ]; then
+	if [ "$MODE" = demo ] && [ -f "$SH/src/tools/e2e/Makefile" ]; then
+		if build e2e-demo "make -C /mnt/ivm/share/src/tools/e2e qemu_mig_demo"; then
+			hstep ok "build tools/e2e/qemu_mig_demo"
+		else
+			warn "make demo: building tools/e2e/qemu_mig_demo failed, the demo runs without live migration: $(build_err e2e-demo)"
+		fi
+	fi
+	if [ "$MODE" = demo ] && [ -x "$SH/src/$d/$MODE" ]; then
+		PROGRAM=guest/demo.sh    # tools/demo/demo, then the live migration of tools/e2e
+	elif [ -x "$SH/src/$d/$MODE" ]; then
 		PROGRAM=src/$d/$MODE
 	else
 		warn "make $MODE: $d/$MODE does not exist (yet): it is the driver author's program, built by 'make -C $d'"
@@ -257,7 +266,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
 # ---- guest configuration -----------------------------------------------------------------------------------------
-cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
+cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/guest/demo.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
 chmod +x "$SH/guest/"*
 rows='' cols=''
 if [ "$MODE" = shell ] && [ -t 0 ]; then read -r rows cols < <(stty size 2>/dev/null) || true; fi
