@@ -456,9 +456,10 @@ const char *e2e_vfio_opts(const char *probe_bdf)
 		diag("  work; using the type1 container's dirty tracking: vfio-pci,...%s", opts);
 		break;
 	case E2E_DMALOG_NO_DRIVER:
-		opts = ",enable-migration=on,x-device-dirty-page-tracking=off";
-		diag("the device offers no DMA logging (DMA_LOGGING_REPORT: ENOTTY); using the type1");
-		diag("  container's dirty tracking: vfio-pci,...%s", opts);
+		opts = ",enable-migration=on";
+		diag("the device offers no DMA logging (DMA_LOGGING_REPORT: ENOTTY; the driver does not");
+		diag("  where the vfio core cannot report), so QEMU uses the type1 container's dirty");
+		diag("  tracking if told to migrate: vfio-pci,...%s", opts);
 		break;
 	default:
 		opts = "";

@@ -72,8 +72,10 @@ uint64_t e2e_seed(void);
 
 /*
  * vfio-pci options that make the device migratable on this kernel: "" (QEMU's
- * defaults) where the kernel can report DMA logs, otherwise
- * ",enable-migration=on,x-device-dirty-page-tracking=off" (see README).
+ * defaults) where the device offers DMA logging and the kernel can report it,
+ * ",enable-migration=on" where the device offers none, and
+ * ",enable-migration=on,x-device-dirty-page-tracking=off" where it offers
+ * logging that the kernel cannot report (see README).
  * E2E_VFIO_OPTS overrides.  Probes the device once (it must not be open).
  */
 const char *e2e_vfio_opts(const char *probe_bdf);
