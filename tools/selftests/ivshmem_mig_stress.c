@@ -1010,9 +1010,9 @@ TEST_F_TIMEOUT(endurance, save_restore_1000_cycles, 900)
 	ASSERT_PATTERN(&self->b, self->seed);
 }
 
-TEST_F_TIMEOUT(endurance, abandoned_saves_2000_cycles, 600)
+TEST_F_TIMEOUT(endurance, abandoned_saves_1000_cycles, 600)
 {
-	run_endurance(_metadata, self, cycle_abandon, 2000);
+	run_endurance(_metadata, self, cycle_abandon, 1000);
 	ASSERT_STATE(self->a.dev.fd, STATE(RUNNING));
 	ASSERT_PATTERN(&self->a, self->seed);
 }
