@@ -290,12 +290,13 @@ EOF
 env | grep -E '^IVM_(BENCH|DEMO)_[A-Z0-9_]+=' | sed -E "s/^([^=]+)=(.*)$/export \1='\2'/" >> "$SH/ivm.conf"
 
 # ---- boot ------------------------------------------------------------------------------------------------------------
+# no_timer_check: on a loaded host TCG can miss the boot-time IO-APIC timer check, which then panics.
 # panic=-1 + -no-reboot: a panic ends QEMU at once; oops/soft lockup/hung task become panics; KFENCE and SLUB
 # debugging (F: sanity checks, Z: red zones, P: poisoning) catch memory errors; printk.time marks kernel lines.
 DEBUG="kfence.sample_interval=100 slub_debug=FZP"
 [ "$MODE" = bench ] && [ -z "${IVM_BENCH_DEBUG:-}" ] && DEBUG=
 APPEND="console=ttyS0,115200 root=/dev/vda rw rootfstype=ext4 init=/sbin/ivm-init fsck.mode=skip \
-intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 $DEBUG \
+intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 no_timer_check $DEBUG \
 printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"
 # shellcheck disable=SC2207
 ACCEL=($(ivm_accel_args))
