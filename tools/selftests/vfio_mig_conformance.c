@@ -92,26 +92,7 @@ static void conf_close(struct conf *c)
 static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
 			struct vmt_rng *rng)
 {
-	ssize_t n;
-	int dfd, ret;
-
-	ret = mig_set_state(d->fd, STATE(STOP_COPY), &dfd);
-	if (ret)
-		return ret;
-	if (dfd < 0) {
-		vmt_seterr("STOP_COPY from RUNNING returned no data fd");
-		return -EPROTO;
-	}
-	out->len = 0;
-	n = mig_read_all(dfd, out, chunk, rng, 0, NULL, NULL);
-	close(dfd);
-	if (n < 0)
-		return (int)n;
-	if (n == 0) {
-		vmt_seterr("empty migration stream");
-		return -ENODATA;
-	}
-	return mig_set_state_nofd(d->fd, STATE(RUNNING));
+	return mig_capture(d->fd, out, chunk, rng);
 }
 
 #define CONF_SETUP(c) do {						\

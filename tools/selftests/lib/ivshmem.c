@@ -98,22 +98,7 @@ uint64_t ivsh_verify(const struct ivsh *s, uint64_t seed)
 int ivsh_save(struct ivsh *s, struct vmt_buf *out, size_t chunk,
 	      struct vmt_rng *rng)
 {
-	ssize_t n;
-	int dfd, ret;
-
-	ret = mig_set_state(s->dev.fd, VFIO_DEVICE_STATE_STOP_COPY, &dfd);
-	if (ret)
-		return ret;
-	if (dfd < 0) {
-		vmt_seterr("STOP_COPY returned no data fd");
-		return -EPROTO;
-	}
-	out->len = 0;
-	n = mig_read_all(dfd, out, chunk, rng, 0, NULL, NULL);
-	close(dfd);
-	if (n < 0)
-		return (int)n;
-	return mig_set_state_nofd(s->dev.fd, VFIO_DEVICE_STATE_RUNNING);
+	return mig_capture(s->dev.fd, out, chunk, rng);
 }
 
 int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,

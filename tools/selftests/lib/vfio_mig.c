@@ -389,3 +389,27 @@ int dma_log_report(int fd, uint64_t iova, uint64_t length, uint64_t page_size,
 	return vfio_feature(fd, VFIO_DEVICE_FEATURE_GET |
 			    VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &r, sizeof(r));
 }
+
+int mig_capture(int fd, struct vmt_buf *out, size_t chunk, struct vmt_rng *rng)
+{
+	ssize_t n;
+	int dfd, ret;
+
+	ret = mig_set_state(fd, VFIO_DEVICE_STATE_STOP_COPY, &dfd);
+	if (ret)
+		return ret;
+	if (dfd < 0) {
+		vmt_seterr("STOP_COPY returned no data fd");
+		return -EPROTO;
+	}
+	out->len = 0;
+	n = mig_read_all(dfd, out, chunk, rng, 0, NULL, NULL);
+	close(dfd);
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		vmt_seterr("empty migration stream");
+		return -ENODATA;
+	}
+	return mig_set_state_nofd(fd, VFIO_DEVICE_STATE_RUNNING);
+}

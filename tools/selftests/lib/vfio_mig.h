@@ -60,6 +60,11 @@ bool mig_state_has_session(uint32_t state);
  * before the error are in *partial if given).  @limit stops after that many
  * bytes (0: no limit).
  */
+/*
+ * RUNNING -> STOP_COPY, read the whole (non-empty) stream into @out, close the
+ * data fd, -> RUNNING.  Returns 0 or -errno (vmt_errstr() says more).
+ */
+int mig_capture(int fd, struct vmt_buf *out, size_t chunk, struct vmt_rng *rng);
 ssize_t mig_read_all(int fd, struct vmt_buf *out, size_t chunk,
 		     struct vmt_rng *rng, size_t limit, uint32_t *crc,
 		     size_t *partial);
