@@ -66,22 +66,22 @@ scenario tests \
 # 2. a module that does not load (a corrupted .ko)
 { printf '\177ELF\002\001\001'; head -c 16384 /dev/urandom; } > "$WORK/corrupt.ko"
 scenario module-load \
-	"^FAIL  harness: load $IVM_DRIVER.ko  -- insmod: .*(Invalid module format|Exec format error|invalid)" \
+	"^FAIL  harness: (g[0-9]+: )?load $IVM_DRIVER.ko  -- insmod: .*(Invalid module format|Exec format error|invalid)" \
 	IVM_KO="$WORK/corrupt.ko"
 
 # 3. a guest kernel panic in the middle of the tests
 scenario panic \
-	'^FAIL  harness: guest ran to the end  -- guest kernel PANIC: .*sysrq|||^FAIL  extra/panic.sh  -- did not finish|||^FAIL  harness: kernel log clean' \
+	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest kernel PANIC: .*sysrq|||^FAIL  extra/panic.sh  -- did not finish|||^FAIL  harness: (g[0-9]+: )?kernel log clean' \
 	EXTRA_TESTS="$(extra panic panic.sh)"
 
 # 4. a guest that never finishes: only the host-side timeout ends it
 scenario guest-hang \
-	'^FAIL  harness: guest ran to the end  -- guest HUNG: no end within IVM_TIMEOUT=60 s|||^FAIL  extra/guest_hang.sh  -- did not finish' \
+	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest HUNG: no end within IVM_TIMEOUT=60 s|||^FAIL  extra/guest_hang.sh  -- did not finish' \
 	EXTRA_TESTS="$(extra guest-hang guest_hang.sh)" IVM_TEST_TIMEOUT=0 IVM_TIMEOUT=60
 
 # 5. a WARN_ON in a module (scripts/tests/kmods/warn, loaded after ours)
 scenario warn-on \
-	'^FAIL  harness: kernel log clean  -- .*WARNING: .*ivm_warn|||^FAIL  harness: kernel taint  -- .*unexpected flag\(s\) .*W' \
+	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*WARNING: .*ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel taint  -- .*unexpected flag\(s\) .*W' \
 	IVM_TEST_KMODS=warn
 
 if [ ${#FAILED[@]} -gt 0 ]; then

@@ -15,6 +15,9 @@ meta() { sed -n "s/^$1=//p" "$RUN/meta" | tail -1; }
 MODE=$(meta mode)
 TEST_TIMEOUT=$(meta test_timeout)
 BUILD_ONLY=$(meta build_only)
+GUESTS=$(meta guests); GUESTS=${GUESTS:-1}
+# gname K: how results of guest K are named ("harness: gK: ..." only when there are several guests)
+gname() { [ "$GUESTS" -gt 1 ] && printf 'g%s: ' "$1"; }
 
 PASS=0 FAIL=0 SKIP=0
 FAILS=()
@@ -28,41 +31,44 @@ res() { # STATUS NAME [DETAIL]
 }
 
 echo "---- results ($(meta suite), kernel $(meta kver), run $RUN)"
-# harness steps: host side (builds) then guest side (module load, binding)
-for f in "$RUN/host-steps.tsv" "$R/steps.tsv"; do
-	[ -f "$f" ] || continue
-	while IFS=$'\t' read -r s n d; do [ -n "$s" ] && res "$s" "harness: $n" "$d"; done < "$f"
-done
+# harness steps: host side (builds) then each guest's (module load, binding)
+while IFS=$'\t' read -r s n d; do [ -n "$s" ] && res "$s" "harness: $n" "$d"; done < "$RUN/host-steps.tsv"
+guest_steps() { # K
+	local s n d
+	[ -f "$R/guest-$1/steps.tsv" ] || return 0
+	while IFS=$'\t' read -r s n d; do [ -n "$s" ] && res "$s" "harness: $(gname "$1")$n" "$d"; done < "$R/guest-$1/steps.tsv"
+}
 
-CON=$RUN/console.log
-guest_status() {
+guest_status() { # K
 	# ---- the guest as a whole ------------------------------------------------------------------------------
-	local qrc panic
-	qrc=$(meta qemu_rc)
-	panic=$(tr -d '\r' < "$CON" 2>/dev/null | grep -m1 -E 'Kernel panic - not syncing|Kernel Offset:|---\[ end Kernel panic' | head -1)
-	if [ -f "$R/done" ]; then
-		res ok "harness: guest ran to the end" "$(meta guest_seconds) s"
+	local k=$1 qrc panic con=$RUN/console-$1.log gr=$R/guest-$1 n
+	n="harness: $(gname "$k")guest ran to the end"
+	qrc=$(meta "qemu_rc_$k")
+	panic=$(tr -d '\r' < "$con" 2>/dev/null | grep -m1 -E 'Kernel panic - not syncing|Kernel Offset:|---\[ end Kernel panic' | head -1)
+	if [ -f "$gr/done" ]; then
+		res ok "$n" "$(meta "guest_seconds_$k") s"
 	elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-		res fail "harness: guest ran to the end" "guest HUNG: no end within IVM_TIMEOUT=$(meta timeout) s (host-side timeout); last console line: $(tr -d '\r' < "$CON" | grep -v '^$' | tail -1 | cut -c1-160)"
+		res fail "$n" "guest HUNG: no end within IVM_TIMEOUT=$(meta timeout) s (host-side timeout); last console line: $(tr -d '\r' < "$con" | grep -v '^$' | tail -1 | cut -c1-160)"
 	elif [ -n "$panic" ]; then
-		res fail "harness: guest ran to the end" "guest kernel PANIC: $(echo "$panic" | cut -c1-200)"
-	elif [ ! -f "$R/started" ]; then
-		res fail "harness: guest ran to the end" "guest never reached userspace (qemu exit $qrc): see $CON and $RUN/qemu.stderr"
+		res fail "$n" "guest kernel PANIC: $(echo "$panic" | cut -c1-200)"
+	elif [ ! -f "$gr/started" ]; then
+		res fail "$n" "guest never reached userspace (qemu exit $qrc): see $con and $RUN/qemu-$k.stderr"
 	else
-		res fail "harness: guest ran to the end" "guest stopped early (qemu exit $qrc); last console line: $(tr -d '\r' < "$CON" | grep -v '^$' | tail -1 | cut -c1-160)"
+		res fail "$n" "guest stopped early (qemu exit $qrc); last console line: $(tr -d '\r' < "$con" | grep -v '^$' | tail -1 | cut -c1-160)"
 	fi
 }
 
 # ---- test programs: top-level KTAP lines of each, plus what its exit status says ------------------------------
 programs() {
-	local idx name where out rcf parsed nfail nres s t d planned plan_skip rc ms
+	local idx name where guest on out rcf parsed nfail nres s t d planned plan_skip rc ms
 	if [ "$MODE" = check ] && [ -f "$SH/plan.tsv" ]; then
-		while IFS=$'\t' read -r idx name _ where; do
+		while IFS=$'\t' read -r idx name _ where guest; do
 			[ -n "$idx" ] || continue
 			[ -n "$BUILD_ONLY" ] && [ "$where" = guest ] && continue
-			out=$R/$idx.out rcf=$R/$idx.rc
+			out=$R/$idx.out rcf=$R/$idx.rc on="the guest"
+			[ "$where" = guest ] && [ "$GUESTS" -gt 1 ] && on="guest ${guest:-1}"
 			if [ ! -f "$out" ]; then
-				res fail "$name" "not run: the guest stopped before it"
+				res fail "$name" "not run: $on stopped before it"
 				continue
 			fi
 			# top-level KTAP result lines -> STATUS<TAB>TEST<TAB>DETAIL, then one "plan" line
@@ -90,7 +96,7 @@ programs() {
 			done < <(echo "$parsed")
 			IFS=$'\t' read -r _ planned _ plan_skip < <(echo "$parsed" | grep '^plan')
 			if [ ! -f "$rcf" ]; then
-				res fail "$name" "did not finish: the guest died or hung while it ran (last output: $(grep -v '^$' "$out" | tail -1 | cut -c1-120))"
+				res fail "$name" "did not finish: $on died or hung while it ran (last output: $(grep -v '^$' "$out" | tail -1 | cut -c1-120))"
 				continue
 			fi
 			read -r rc ms < "$rcf"
@@ -128,42 +134,48 @@ program_result() {
 	fi
 }
 
-kernel_checks() {
-	local pat reports t bad letters flags i
+kernel_checks() { # K
+	local k=$1 con=$RUN/console-$1.log gr=$R/guest-$1 g pat reports t bad letters flags i
+	g=$(gname "$k")
 	# ---- kernel log: serial console (kernel lines only) and the final dmesg ------------------------------------
 	pat='WARNING:|BUG:|^BUG |kernel BUG|Oops|Call Trace|possible circular locking|possible recursive locking|INFO: |KFENCE|blocked for more than|general protection fault|Kernel panic|UBSAN:|KASAN:|list_(add|del) corruption|watchdog: BUG|rcu.*stall'
-	reports=$( { tr -d '\r' < "$CON" 2>/dev/null | grep -E '^\[ *[0-9]+\.[0-9]+\]'; cat "$R/dmesg.txt" 2>/dev/null; } |
+	reports=$( { tr -d '\r' < "$con" 2>/dev/null | grep -E '^\[ *[0-9]+\.[0-9]+\]'; cat "$gr/dmesg.txt" 2>/dev/null; } |
 		sed -E 's/^\[ *[0-9]+\.[0-9]+\] ?//' | grep -E "$pat" | awk '!seen[$0]++')
 	if [ -n "$reports" ]; then
-		res fail "harness: kernel log clean" "$(echo "$reports" | wc -l) report line(s): $(echo "$reports" | head -4 | cut -c1-160 | paste -sd '|' | sed 's/|/ | /g')"
-	elif [ -f "$R/dmesg.txt" ]; then
-		res ok "harness: kernel log clean" "console + dmesg"
+		res fail "harness: ${g}kernel log clean" "$(echo "$reports" | wc -l) report line(s): $(echo "$reports" | head -4 | cut -c1-160 | paste -sd '|' | sed 's/|/ | /g')"
+	elif [ -f "$gr/dmesg.txt" ]; then
+		res ok "harness: ${g}kernel log clean" "console + dmesg"
 	else
-		res fail "harness: kernel log clean" "no final dmesg (guest did not finish); console has no report"
+		res fail "harness: ${g}kernel log clean" "no final dmesg (guest did not finish); console has no report"
 	fi
 
 	# ---- taint: only O (4096, out-of-tree) and E (8192, unsigned) are expected ----------------------------------
-	if [ -f "$R/tainted" ]; then
-		t=$(cat "$R/tainted")
+	if [ -f "$gr/tainted" ]; then
+		t=$(cat "$gr/tainted")
 		bad=$(( t & ~(4096 | 8192) ))
 		if [ "$bad" = 0 ]; then
-			res ok "harness: kernel taint" "tainted=$t"
+			res ok "harness: ${g}kernel taint" "tainted=$t"
 		else
 			letters=PFSRMBUDAWCIOELKXTNJ flags=
 			for i in $(seq 0 19); do (( bad >> i & 1 )) && flags="$flags${letters:i:1}"; done
-			res fail "harness: kernel taint" "tainted=$t: unexpected flag(s) $flags (W = a WARN fired, D = oops, ...)"
+			res fail "harness: ${g}kernel taint" "tainted=$t: unexpected flag(s) $flags (W = a WARN fired, D = oops, ...)"
 		fi
 	fi
 }
 
-if [ -z "$BUILD_ONLY" ]; then guest_status; fi
+if [ -z "$BUILD_ONLY" ]; then
+	for k in $(seq "$GUESTS"); do guest_steps "$k"; guest_status "$k"; done
+fi
 programs
-if [ -z "$BUILD_ONLY" ]; then program_result; kernel_checks; fi
+if [ -z "$BUILD_ONLY" ]; then
+	program_result
+	for k in $(seq "$GUESTS"); do kernel_checks "$k"; done
+fi
 
 if [ ${#FAILS[@]} -gt 0 ]; then
 	echo "---- failures"
 	for f in "${FAILS[@]}"; do echo "  $f"; done
-	echo "---- logs: $RUN (console.log, share/results/, build-*.log)"
+	echo "---- logs: $RUN (console-K.log per guest, share/results/, build-*.log)"
 fi
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" = 0 ]

@@ -5,8 +5,9 @@
 #   1. host packages (scripts/host-deps.sh) and the cached guest image of $SUITE (scripts/image.sh)
 #   2. a run directory $IVM_CACHE/runs/<suite>-<time>-XXXX/ whose share/ is the guest's 9p share: a copy of the
 #      repo, built in a chroot of the image's rootfs (module, tools/selftests, tools/demo|bench)
-#   3. a QEMU q35 + intel-iommu guest with five ivshmem-plain devices, each behind its own pcie-root-port,
-#      booted from the image's own kernel with a tiny init (scripts/guest/init.sh) and a host-side timeout
+#   3. QEMU q35 + intel-iommu guests with five ivshmem-plain devices, each behind its own pcie-root-port,
+#      booted from the image's own kernel with a tiny init (scripts/guest/init.sh) and a host-side timeout;
+#      in check mode IVM_GUESTS of them side by side, each running its share of the test programs
 #   4. the verdict from the results, the serial console and the guest's dmesg (scripts/verdict.sh)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -221,7 +222,77 @@ if [ -n "$IVM_BUILD_ONLY" ]; then
 	exit $?
 fi
 
-# ---- devices -----------------------------------------------------------------------------------------------------------
+# ---- guests: in check mode the guest programs are shared out among IVM_GUESTS VMs that run side by side ------------
+# (each TCG guest keeps one host core busy; the programs need nothing from each other and every guest has its own
+# devices). Longest first onto the least loaded guest, by the times the programs took in the newest earlier runs of
+# this suite; without any history, round robin in plan order. plan.tsv's 5th column names the guest (0: chroot).
+ivm_default_guests() {
+	local n avail need
+	n=$(nproc); [ "$n" -gt 4 ] && n=4
+	# each guest: its RAM, its ivshmem backing files and QEMU itself
+	avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+	need=$(( $(ivm_bytes "$IVM_MEM") / 1048576 + 2 * $(ivm_bytes "$IVM_BIG") / 1048576 + 512 ))
+	while [ "$n" -gt 1 ] && [ $((n * need)) -gt "$avail" ]; do n=$((n - 1)); done
+	echo "$n"
+}
+GUESTS=1
+NPROG=$(awk -F'\t' '$4 == "guest"' "$PLAN" | wc -l)
+if [ "$MODE" = check ]; then
+	GUESTS=${IVM_GUESTS:-$(ivm_default_guests)}
+	[[ $GUESTS =~ ^[1-9][0-9]*$ ]] || die "IVM_GUESTS=$GUESTS: want a number >= 1"
+	[ "$GUESTS" -gt "$NPROG" ] && GUESTS=$NPROG
+	[ "$GUESTS" -ge 1 ] || GUESTS=1
+fi
+# NAME<TAB>MS for each program of the newest 8 earlier check runs of this suite, newest first
+run_history() {
+	local d idx name rc ms
+	for d in $(ls -1dt "$IVM_CACHE/runs/$SUITE"-check-*/ 2>/dev/null | head -9); do
+		[ "${d%/}" = "$RUN" ] && continue
+		[ -f "$d/share/plan.tsv" ] || continue
+		while IFS=$'\t' read -r idx name _; do
+			[ -f "$d/share/results/$idx.rc" ] && read -r rc ms < "$d/share/results/$idx.rc" &&
+				[[ $ms =~ ^[0-9]+$ ]] && printf '%s\t%s\n' "$name" "$ms"
+		done < "$d/share/plan.tsv"
+	done
+}
+run_history > "$RUN/history.tsv"
+awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
+	FNR == NR { if (!($1 in w)) w[$1] = $2; next }
+	{ row[++n] = $0; name[n] = $2; where[n] = $4 }
+	END {
+		for (i = 1; i <= n; i++) if (where[i] == "guest") {
+			if (name[i] in w) { sum += w[name[i]]; kn++ }
+			g[++m] = i
+		}
+		mean = kn ? sum / kn : 1000
+		for (j = 1; j <= m; j++) { i = g[j]; wt[i] = (name[i] in w) ? w[name[i]] : mean }
+		if (kn) {
+			for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
+				if (wt[g[b]] > wt[g[a]] || (wt[g[b]] == wt[g[a]] && g[b] < g[a])) { t = g[a]; g[a] = g[b]; g[b] = t }
+			for (j = 1; j <= m; j++) {
+				best = 1
+				for (k = 2; k <= guests; k++) if (load[k] < load[best]) best = k
+				to[g[j]] = best; load[best] += wt[g[j]]
+			}
+		} else {
+			for (j = 1; j <= m; j++) to[g[j]] = (j - 1) % guests + 1
+		}
+		for (i = 1; i <= n; i++) {
+			split(row[i], f, "\t")
+			print f[1], f[2], f[3], f[4], (where[i] == "guest") ? to[i] : 0
+		}
+	}' "$RUN/history.tsv" "$PLAN" > "$PLAN.new" && mv "$PLAN.new" "$PLAN"
+echo "guests=$GUESTS" >> "$RUN/meta"
+if [ "$GUESTS" -gt 1 ]; then
+	for k in $(seq "$GUESTS"); do
+		info "guest $k of $GUESTS: $(awk -F'\t' -v k="$k" 'FNR == NR { if (!($1 in w)) w[$1] = $2; next }
+			$5 == k { c++; if ($2 in w) s += w[$2]; else u++ }
+			END { printf "%d programs", c; if (s) printf ", ~%d s in earlier runs", s / 1000; if (u) printf " (%d new)", u }' \
+			"$RUN/history.tsv" "$PLAN")"
+	done
+fi
+
+# ---- devices (the same set in every guest) --------------------------------------------------------------------------
 pow2() { local b; b=$(ivm_bytes "$1"); [ $((b & (b - 1))) = 0 ] && [ "$b" -ge 4096 ] || die "size $1 must be a power of two >= 4K"; echo "$b"; }
 S_SMALL=$(pow2 "$IVM_SMALL") || exit 2
 S_MIS=$(pow2 "$IVM_MISMATCH") || exit 2
@@ -229,48 +300,56 @@ S_BIG=$(pow2 "$IVM_BIG") || exit 2
 NAMES=(A B C BIG_A BIG_B)
 SIZES=("$S_SMALL" "$S_SMALL" "$S_MIS" "$S_BIG" "$S_BIG")
 RUNID="$$-$(basename "$RUN" | tr -dc 'A-Za-z0-9' | tail -c 4)"
-DEVARGS=()
 DEVLIST=
+for i in "${!NAMES[@]}"; do DEVLIST="$DEVLIST ${NAMES[$i]}@0000:00:$(printf %02x $((0x10 + i))).0@${SIZES[$i]}"; done
+DEVLIST="$DEVLIST NORESET@pci0000:00@$S_SMALL DOORBELL@0000:00:17.0@$S_SMALL"
 SHMS=()
-for i in "${!NAMES[@]}"; do
-	slot=$((0x10 + i))
-	shm=/dev/shm/ivm-$RUNID-${NAMES[$i]}
-	SHMS+=("$shm")
-	DEVARGS+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,addr=$(printf 0x%x $slot),chassis=$((i + 1)),slot=$((i + 1))"
-		-object "memory-backend-file,id=ivmem$i,size=${SIZES[$i]},mem-path=$shm,share=on"
-		-device "ivshmem-plain,id=ivshmem_${NAMES[$i]},memdev=ivmem$i,bus=rp$i")
-	DEVLIST="$DEVLIST ${NAMES[$i]}@0000:00:$(printf %02x $slot).0@${SIZES[$i]}"
-done
-# Outside the migration set: NORESET, an ivshmem-plain directly on the root complex, where the PCI core has no
-# reset method (the driver resets it itself), and DOORBELL, an ivshmem-doorbell (MSI-X, BAR1) that the driver binds
-# without migration support.  Debian's QEMU ships no ivshmem-server, so a stub serves the doorbell's memory.
-shm=/dev/shm/ivm-$RUNID-NORESET
-SHMS+=("$shm")
-DEVARGS+=(-object "memory-backend-file,id=ivmemnr,size=$S_SMALL,mem-path=$shm,share=on"
-	-device "ivshmem-plain,id=ivshmem_NORESET,memdev=ivmemnr,bus=pcie.0,addr=0x18")
-DEVLIST="$DEVLIST NORESET@pci0000:00@$S_SMALL"
-STUB_PID=
-DBSOCK=$RUN/doorbell.sock
+STUB_PIDS=()
 gcc -O2 -Wall -o "$RUN/ivshmem-stub-server" "$IVM_SCRIPTS/ivshmem-stub-server.c" > "$RUN/build-stub.log" 2>&1 ||
 	die "building scripts/ivshmem-stub-server.c failed: $(tail -3 "$RUN/build-stub.log")"
-"$RUN/ivshmem-stub-server" "$DBSOCK" "$S_SMALL" 1 2>> "$RUN/build-stub.log" &
-STUB_PID=$!
-for _ in $(seq 50); do [ -S "$DBSOCK" ] && break; sleep 0.1; done
-[ -S "$DBSOCK" ] || die "the ivshmem stub server did not start: $(cat "$RUN/build-stub.log")"
-DEVARGS+=(-device "pcie-root-port,id=rpdb,bus=pcie.0,addr=0x17,chassis=9,slot=9"
-	-chardev "socket,id=ivdb,path=$DBSOCK"
-	-device "ivshmem-doorbell,id=ivshmem_DOORBELL,chardev=ivdb,vectors=1,bus=rpdb")
-DEVLIST="$DEVLIST DOORBELL@0000:00:17.0@$S_SMALL"
-cleanup() { rm -f "${SHMS[@]}"; [ -n "$STUB_PID" ] && kill "$STUB_PID" 2> /dev/null; }
+# guest_devargs K: fills DEVARGS with guest K's devices (its own backing files and doorbell server)
+guest_devargs() {
+	local k=$1 i slot shm sock
+	DEVARGS=()
+	for i in "${!NAMES[@]}"; do
+		slot=$((0x10 + i))
+		shm=/dev/shm/ivm-$RUNID-g$k-${NAMES[$i]}
+		SHMS+=("$shm")
+		DEVARGS+=(-device "pcie-root-port,id=rp$i,bus=pcie.0,addr=$(printf 0x%x $slot),chassis=$((i + 1)),slot=$((i + 1))"
+			-object "memory-backend-file,id=ivmem$i,size=${SIZES[$i]},mem-path=$shm,share=on"
+			-device "ivshmem-plain,id=ivshmem_${NAMES[$i]},memdev=ivmem$i,bus=rp$i")
+	done
+	# Outside the migration set: NORESET, an ivshmem-plain directly on the root complex, where the PCI core has
+	# no reset method (the driver resets it itself), and DOORBELL, an ivshmem-doorbell (MSI-X, BAR1) that the
+	# driver binds without migration support. Debian's QEMU ships no ivshmem-server, so a stub serves its memory.
+	shm=/dev/shm/ivm-$RUNID-g$k-NORESET
+	SHMS+=("$shm")
+	DEVARGS+=(-object "memory-backend-file,id=ivmemnr,size=$S_SMALL,mem-path=$shm,share=on"
+		-device "ivshmem-plain,id=ivshmem_NORESET,memdev=ivmemnr,bus=pcie.0,addr=0x18")
+	sock=$RUN/doorbell-$k.sock
+	"$RUN/ivshmem-stub-server" "$sock" "$S_SMALL" 1 2>> "$RUN/build-stub.log" &
+	STUB_PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || die "the ivshmem stub server did not start: $(cat "$RUN/build-stub.log")"
+	DEVARGS+=(-device "pcie-root-port,id=rpdb,bus=pcie.0,addr=0x17,chassis=9,slot=9"
+		-chardev "socket,id=ivdb,path=$sock"
+		-device "ivshmem-doorbell,id=ivshmem_DOORBELL,chardev=ivdb,vectors=1,bus=rpdb")
+}
+cleanup() {
+	local f
+	for f in "$RUN"/guest-*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2> /dev/null; done
+	rm -f "${SHMS[@]}"
+	[ ${#STUB_PIDS[@]} -gt 0 ] && kill "${STUB_PIDS[@]}" 2> /dev/null
+}
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-# ---- guest configuration -----------------------------------------------------------------------------------------
+# ---- guest configuration (one for all guests; each learns its number K from ivm.guest=K on its command line) -----
 cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/guest/demo.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
 chmod +x "$SH/guest/"*
 rows='' cols=''
 if [ "$MODE" = shell ] && [ -t 0 ]; then read -r rows cols < <(stty size 2>/dev/null) || true; fi
-cat > "$SH/ivm.conf" <<EOF
+cat > "$SH/ivm.conf" <<CONF
 IVM_MODE=$MODE
 IVM_SUITE=$SUITE
 IVM_DRIVER=$IVM_DRIVER
@@ -278,6 +357,7 @@ IVM_KO=$KO
 IVM_TEST_KMODS="$TEST_KMODS"
 IVM_TEST_TIMEOUT=$IVM_TEST_TIMEOUT
 IVM_DEVICES="${DEVLIST# }"
+IVM_GUESTS=$GUESTS
 IVSHMEM_SIZE_SMALL=$S_SMALL
 IVSHMEM_SIZE_MISMATCH=$S_MIS
 IVSHMEM_SIZE_BIG=$S_BIG
@@ -285,7 +365,7 @@ IVM_PROGRAM=$PROGRAM
 IVM_ROWS=$rows
 IVM_COLS=$cols
 IVM_TERM=${TERM:-linux}
-EOF
+CONF
 # settings for the demo / bench programs pass through to the guest
 env | grep -E '^IVM_(BENCH|DEMO)_[A-Z0-9_]+=' | sed -E "s/^([^=]+)=(.*)$/export \1='\2'/" >> "$SH/ivm.conf"
 
@@ -300,47 +380,66 @@ intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 no_timer
 printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"
 # shellcheck disable=SC2207
 ACCEL=($(ivm_accel_args))
-CONSOLE=$RUN/console.log
-QEMU=(qemu-system-x86_64 "${ACCEL[@]}" -m "$IVM_MEM" -smp "$IVM_SMP" -nodefaults -display none -no-reboot
-	-device intel-iommu,intremap=on,caching-mode=on
-	-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND"
-	-drive "file=$IMG/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe"
-	-virtfs "local,path=$SH,mount_tag=ivmshare,security_model=none,id=ivmshare"
-	"${DEVARGS[@]}")
-echo "${QEMU[*]}" > "$RUN/qemu-cmdline"
-step "boot: $SUITE guest ($KVER, ${ACCEL[1]%%,*}, ${IVM_MEM} RAM, $IVM_SMP cpus), devices A/B=$IVM_SMALL C=$IVM_MISMATCH BIG_A/BIG_B=$IVM_BIG"
+# guest_qemu K: fills QEMU with guest K's command line
+guest_qemu() {
+	local k=$1
+	guest_devargs "$k"
+	QEMU=(qemu-system-x86_64 "${ACCEL[@]}" -m "$IVM_MEM" -smp "$IVM_SMP" -nodefaults -display none -no-reboot
+		-device intel-iommu,intremap=on,caching-mode=on
+		-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND ivm.guest=$k"
+		-drive "file=$IMG/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe"
+		-virtfs "local,path=$SH,mount_tag=ivmshare,security_model=none,id=ivmshare"
+		"${DEVARGS[@]}")
+	echo "${QEMU[*]}" > "$RUN/qemu-cmdline-$k"
+}
+if [ "$GUESTS" -gt 1 ]; then what="$GUESTS guests side by side"; else what="the guest"; fi
+step "boot: $what, $SUITE ($KVER, ${ACCEL[1]%%,*}, ${IVM_MEM} RAM, $IVM_SMP cpus each), devices A/B=$IVM_SMALL C=$IVM_MISMATCH BIG_A/BIG_B=$IVM_BIG"
 
 if [ "$MODE" = shell ]; then
 	[ -t 0 ] || die "make vm-shell needs a terminal"
-	info "serial console on this terminal; Ctrl-A x quits QEMU, Ctrl-A h for help; log: $CONSOLE"
-	"${QEMU[@]}" -chardev "stdio,id=con,mux=on,signal=off,logfile=$CONSOLE" -serial chardev:con -mon chardev=con
-	echo "qemu_rc=$?" >> "$RUN/meta"
+	guest_qemu 1
+	info "serial console on this terminal; Ctrl-A x quits QEMU, Ctrl-A h for help; log: $RUN/console-1.log"
+	"${QEMU[@]}" -chardev "stdio,id=con,mux=on,signal=off,logfile=$RUN/console-1.log" -serial chardev:con -mon chardev=con
+	echo "qemu_rc_1=$?" >> "$RUN/meta"
 	exit 0
 fi
 
-# Show "ivm:" progress lines (and any kernel report) with host time; V=1 shows the whole console; in demo/bench
-# mode the program's own output is shown as well.
+# Show "ivm:" progress lines (and any kernel report) with host time, tagged with the guest's number when there are
+# several; V=1 shows the whole console; in demo/bench mode the program's own output is shown as well.
 show() {
-	local l t0=$((IVM_T0 / 1000)) d kre='^\[ *[0-9]+\.[0-9]+\]'
+	local k=$1 l t0=$((IVM_T0 / 1000)) d tag='' kre='^\[ *[0-9]+\.[0-9]+\]'
 	local bad='WARNING:|BUG:|kernel BUG|\] BUG |Oops|Call Trace|circular locking|INFO: |KFENCE|blocked for more than|Kernel panic|general protection'
+	[ "$GUESTS" -gt 1 ] && tag="g$k "
 	while IFS= read -r l; do
 		l=${l%$'\r'}
 		d=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
-		if [ -n "${V:-}" ] && [ "${V:-0}" != 0 ]; then printf '    [%4d.%ds] %s\n' $((d / 10)) $((d % 10)) "$l"; continue; fi
+		if [ -n "${V:-}" ] && [ "${V:-0}" != 0 ]; then printf '    [%4d.%ds] %s%s\n' $((d / 10)) $((d % 10)) "$tag" "$l"; continue; fi
 		if [[ $l =~ $kre ]]; then
-			[[ $l =~ $bad ]] && printf '    [%4d.%ds] guest kernel: %s\n' $((d / 10)) $((d % 10)) "$l"
+			[[ $l =~ $bad ]] && printf '    [%4d.%ds] %sguest kernel: %s\n' $((d / 10)) $((d % 10)) "$tag" "$l"
 		elif [[ $l == ivm:* ]] || [ "$MODE" != check ]; then
-			printf '    [%4d.%ds] %s\n' $((d / 10)) $((d % 10)) "$l"
+			printf '    [%4d.%ds] %s%s\n' $((d / 10)) $((d % 10)) "$tag" "$l"
 		fi
 	done
 }
 t0=$(date +%s)
-timeout -k 10 "$IVM_TIMEOUT" "${QEMU[@]}" -chardev "stdio,id=con,signal=off,logfile=$CONSOLE" -serial chardev:con \
-	< /dev/null 2> "$RUN/qemu.stderr" | show
-qrc=${PIPESTATUS[0]}
-echo "qemu_rc=$qrc" >> "$RUN/meta"
-echo "guest_seconds=$(( $(date +%s) - t0 ))" >> "$RUN/meta"
-[ -s "$RUN/qemu.stderr" ] && sed 's/^/    qemu: /' "$RUN/qemu.stderr" | head -5
-step "guest stopped after $(( $(date +%s) - t0 )) s (qemu exit $qrc)"
+GPIDS=()
+for k in $(seq "$GUESTS"); do
+	guest_qemu "$k"
+	# the timeout process writes its pid first so that cleanup can end the guest; the pipeline's status -> meta
+	{
+		sh -c 'echo $$ > "$0"; exec "$@"' "$RUN/guest-$k.pid" timeout -k 10 "$IVM_TIMEOUT" "${QEMU[@]}" \
+			-chardev "stdio,id=con,signal=off,logfile=$RUN/console-$k.log" -serial chardev:con \
+			< /dev/null 2> "$RUN/qemu-$k.stderr" | show "$k"
+		qrc=${PIPESTATUS[0]}
+		rm -f "$RUN/guest-$k.pid"
+		printf 'qemu_rc_%s=%s\nguest_seconds_%s=%s\n' "$k" "$qrc" "$k" "$(( $(date +%s) - t0 ))" >> "$RUN/meta"
+	} &
+	GPIDS+=($!)
+done
+wait "${GPIDS[@]}"
+for k in $(seq "$GUESTS"); do
+	[ -s "$RUN/qemu-$k.stderr" ] && sed "s/^/    qemu $k: /" "$RUN/qemu-$k.stderr" | head -5
+	step "guest $k stopped after $(sed -n "s/^guest_seconds_$k=//p" "$RUN/meta") s (qemu exit $(sed -n "s/^qemu_rc_$k=//p" "$RUN/meta"))"
+done
 cleanup
 "$IVM_SCRIPTS/verdict.sh" "$RUN"

@@ -3,7 +3,10 @@
 # Runs as PID 1 in the test VM (exec'd by /sbin/ivm-init of the image, from the 9p share /mnt/share).
 # Loads vfio + the module, binds the ivshmem devices, exports their addresses, then does what ivm.conf's
 # IVM_MODE says (check: run the test plan; demo/bench: run one program; shell: interactive bash) and powers off.
-# Every result goes to /mnt/share/results/ (the host judges them); progress lines start with "ivm:".
+# Every result goes to /mnt/share/results/ (the host judges them): test output as <idx>.out/<idx>.rc, this guest's
+# own files (steps.tsv, dmesg.txt, tainted, env.txt, started, done) under guest-K/, K being the guest's number
+# (ivm.guest=K on the kernel command line; make check boots several guests that share one plan). Progress lines
+# start with "ivm:".
 # Never exits: PID 1 exiting would panic the guest.
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -12,7 +15,7 @@ R=$S/results
 up() { cut -d' ' -f1 /proc/uptime; }
 log() { echo "ivm: [$(up)s] $*"; }
 # step STATUS NAME DETAIL: one harness result line for the host (STATUS ok|fail|skip)
-step() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$R/steps.tsv"; log "$1: $2${3:+ ($3)}"; }
+step() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$G/steps.tsv"; log "$1: $2${3:+ ($3)}"; }
 
 poweroff_now() {
 	log "powering off"
@@ -27,10 +30,10 @@ poweroff_now() {
 }
 
 finish() {
-	dmesg > "$R/dmesg.txt" 2>&1
-	cat /proc/sys/kernel/tainted > "$R/tainted"
+	dmesg > "$G/dmesg.txt" 2>&1
+	cat /proc/sys/kernel/tainted > "$G/tainted"
 	log "finished, kernel tainted=$(cat /proc/sys/kernel/tainted)"
-	echo "$(up)" > "$R/done"
+	echo "$(up)" > "$G/done"
 	poweroff_now
 }
 
@@ -40,12 +43,14 @@ if [ "$0" != /run/ivm-init.sh ]; then
 fi
 mount -t tmpfs tmpfs /tmp; mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
-hostname ivm-guest
-mkdir -p "$R"
+K=$(sed -n 's/.*\bivm\.guest=\([0-9]*\).*/\1/p' /proc/cmdline); K=${K:-1}
+G=$R/guest-$K
+hostname "ivm-guest$K"
+mkdir -p "$R" "$G"
 # shellcheck source=/dev/null
 . "$S/ivm.conf"
-log "userspace up, mode $IVM_MODE, kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
-echo "$(up)" > "$R/started"
+log "guest $K of ${IVM_GUESTS:-1}: userspace up, mode $IVM_MODE, kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
+echo "$(up)" > "$G/started"
 
 # ---- vfio + our module ----------------------------------------------------------------------------------------
 for m in vfio_pci_core vfio_iommu_type1; do
@@ -117,14 +122,15 @@ if [ -n "$MODULE_LOADED" ] && [ -n "$IVSHMEM_BDFS" ]; then
 	else
 		step fail "bind devices to $IVM_DRIVER" "$(echo "$out" | tr '\n' ' ')"
 	fi
-	echo "$out" | sed 's/^/ivm:   /'
+	[ "$K" = 1 ] && echo "$out" | sed 's/^/ivm:   /'    # the same in every guest: show it once
 else
 	step fail "bind devices to $IVM_DRIVER" "skipped: module not loaded or no devices"
 fi
 
 export IVSHMEM_DRIVER=$DRV IVSHMEM_SIZE_SMALL IVSHMEM_SIZE_MISMATCH IVSHMEM_SIZE_BIG
 export IVSHMEM_MODULE=${IVM_KO:+$S/$IVM_KO} IVM_SUITE IVM_SHARE=$S IVM_GUEST=1
-env | grep -E '^(IVSHMEM_|IVM_)' | sort > "$R/env.txt"
+export IVM_GUEST_INDEX=$K
+env | grep -E '^(IVSHMEM_|IVM_)' | sort > "$G/env.txt"
 
 # ---- run one program: output to results/<idx>.out, exit status to results/<idx>.rc --------------------------------
 run_program() { # idx name path
@@ -149,8 +155,9 @@ run_program() { # idx name path
 
 case $IVM_MODE in
 check)
-	while IFS=$'\t' read -r idx name path where; do
-		[ -n "$idx" ] && [ "$where" = guest ] && run_program "$idx" "$name" "$path"
+	# this guest's share of the plan (5th column; a plan without it is all for guest 1)
+	while IFS=$'\t' read -r idx name path where guest; do
+		[ -n "$idx" ] && [ "$where" = guest ] && [ "${guest:-1}" = "$K" ] && run_program "$idx" "$name" "$path"
 	done < "$S/plan.tsv"
 	;;
 demo|bench)
@@ -168,7 +175,7 @@ shell)
 
 ivm: ---------------------------------------------------------------------------------------------
 ivm: guest shell ($(uname -r)). Module: ${IVSHMEM_MODULE:-not loaded}. Devices:
-$(grep '^IVSHMEM_BDF' "$R/env.txt" | sed 's/^/ivm:   /')
+$(grep '^IVSHMEM_BDF' "$G/env.txt" | sed 's/^/ivm:   /')
 ivm: the repo (as built) is at $S/src; bind helper: $S/guest/bind.sh list
 ivm: leave with 'exit' (or Ctrl-D); Ctrl-A x kills QEMU
 ivm: ---------------------------------------------------------------------------------------------
