@@ -3,7 +3,8 @@
 # shellcheck shell=bash
 
 IVM_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-IVM_REPO=$(cd "$IVM_SCRIPTS/.." && pwd)
+IVM_REPO=$(cd "$IVM_SCRIPTS/.." && pwd)   # (used by the scripts that source this file)
+export IVM_REPO
 
 # ---- user-facing settings (environment or make variables) -------------------------------------------------
 SUITE=${SUITE:-trixie}

@@ -61,7 +61,9 @@ guest_status() { # K
 # ---- test programs: top-level KTAP lines of each, plus what its exit status says ------------------------------
 programs() {
 	local idx name where guest on out rcf parsed nfail nres s t d planned plan_skip rc ms
-	if [ "$MODE" = check ] && [ -f "$SH/plan.tsv" ]; then
+	if [ "$MODE" = check ] && ! grep -q . "$SH/plan.tsv" 2>/dev/null; then
+		res fail "harness: test plan" "no test program was planned (or $SH/plan.tsv is missing)"
+	elif [ "$MODE" = check ]; then
 		while IFS=$'\t' read -r idx name _ where guest; do
 			[ -n "$idx" ] || continue
 			[ -n "$BUILD_ONLY" ] && [ "$where" = guest ] && continue

@@ -225,7 +225,8 @@ fi
 # ---- guests: in check mode the guest programs are shared out among IVM_GUESTS VMs that run side by side ------------
 # (each TCG guest keeps one host core busy; the programs need nothing from each other and every guest has its own
 # devices). Longest first onto the least loaded guest, by the times the programs took in the newest earlier runs of
-# this suite; without any history, round robin in plan order. plan.tsv's 5th column names the guest (0: chroot).
+# this suite; without any history (or with IVM_HISTORY=0), round robin in plan order. plan.tsv's 5th column names
+# the guest (0: the chroot).
 ivm_default_guests() {
 	local n avail need
 	n=$(nproc); [ "$n" -gt 4 ] && n=4
@@ -245,19 +246,19 @@ if [ "$MODE" = check ]; then
 fi
 # NAME<TAB>MS for each program of the newest 8 earlier check runs of this suite, newest first
 run_history() {
-	local d idx name rc ms
+	local d idx name ms
 	for d in $(ls -1dt "$IVM_CACHE/runs/$SUITE"-check-*/ 2>/dev/null | head -9); do
 		[ "${d%/}" = "$RUN" ] && continue
 		[ -f "$d/share/plan.tsv" ] || continue
 		while IFS=$'\t' read -r idx name _; do
-			[ -f "$d/share/results/$idx.rc" ] && read -r rc ms < "$d/share/results/$idx.rc" &&
+			[ -f "$d/share/results/$idx.rc" ] && read -r _ ms < "$d/share/results/$idx.rc" &&
 				[[ $ms =~ ^[0-9]+$ ]] && printf '%s\t%s\n' "$name" "$ms"
 		done < "$d/share/plan.tsv"
 	done
 }
-run_history > "$RUN/history.tsv"
+if [ "${IVM_HISTORY:-1}" = 0 ]; then : > "$RUN/history.tsv"; else run_history > "$RUN/history.tsv"; fi
 awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
-	FNR == NR { if (!($1 in w)) w[$1] = $2; next }
+	FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }   # (not FNR == NR: the history may be empty)
 	{ row[++n] = $0; name[n] = $2; where[n] = $4 }
 	END {
 		for (i = 1; i <= n; i++) if (where[i] == "guest") {
@@ -281,13 +282,19 @@ awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
 			split(row[i], f, "\t")
 			print f[1], f[2], f[3], f[4], (where[i] == "guest") ? to[i] : 0
 		}
-	}' "$RUN/history.tsv" "$PLAN" > "$PLAN.new" && mv "$PLAN.new" "$PLAN"
+	}' "$RUN/history.tsv" "$PLAN" > "$PLAN.new"
+# the same programs in the same order, each with a guest: anything else is a harness bug, never a smaller plan
+[ "$(cut -f1-4 "$PLAN.new")" = "$(cat "$PLAN")" ] && ! awk -F'\t' -v g="$GUESTS" \
+	'NF != 5 || ($4 == "guest" ? $5 < 1 || $5 > g : $5 != 0) { bad = 1 } END { exit !bad }' "$PLAN.new" ||
+	die "sharing the plan among $GUESTS guests went wrong: compare $PLAN and $PLAN.new"
+mv "$PLAN.new" "$PLAN"
 echo "guests=$GUESTS" >> "$RUN/meta"
 if [ "$GUESTS" -gt 1 ]; then
+	[ -s "$RUN/history.tsv" ] || info "no earlier run times${IVM_HISTORY:+ (IVM_HISTORY=$IVM_HISTORY)}: programs shared round robin"
 	for k in $(seq "$GUESTS"); do
-		info "guest $k of $GUESTS: $(awk -F'\t' -v k="$k" 'FNR == NR { if (!($1 in w)) w[$1] = $2; next }
+		info "guest $k of $GUESTS: $(awk -F'\t' -v k="$k" 'FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }
 			$5 == k { c++; if ($2 in w) s += w[$2]; else u++ }
-			END { printf "%d programs", c; if (s) printf ", ~%d s in earlier runs", s / 1000; if (u) printf " (%d new)", u }' \
+			END { printf "%d programs", c; if (s) printf ", ~%d s in earlier runs", s / 1000; if (u) if (u && s) printf " (%d new)", u }' \
 			"$RUN/history.tsv" "$PLAN")"
 	done
 fi
@@ -385,7 +392,7 @@ guest_qemu() {
 	local k=$1
 	guest_devargs "$k"
 	QEMU=(qemu-system-x86_64 "${ACCEL[@]}" -m "$IVM_MEM" -smp "$IVM_SMP" -nodefaults -display none -no-reboot
-		-device intel-iommu,intremap=on,caching-mode=on
+		-device "intel-iommu,intremap=on,caching-mode=on"
 		-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND ivm.guest=$k"
 		-drive "file=$IMG/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe"
 		-virtfs "local,path=$SH,mount_tag=ivmshare,security_model=none,id=ivmshare"

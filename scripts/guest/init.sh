@@ -98,7 +98,7 @@ done
 missing=
 for e in $IVM_DEVICES; do n=${e%%@*}; [ -n "${BDF[$n]:-}" ] || missing="$missing $n"; done
 # IVSHMEM_BDFS: the migration set; IVSHMEM_BDFS_EXTRA: NORESET and DOORBELL (see scripts/vm.sh)
-export IVSHMEM_BDFS= IVSHMEM_BDFS_EXTRA=
+export IVSHMEM_BDFS='' IVSHMEM_BDFS_EXTRA=''
 for e in $IVM_DEVICES; do
 	n=${e%%@*}
 	export "IVSHMEM_BDF_$n=${BDF[$n]:-}"

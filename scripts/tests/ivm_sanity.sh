@@ -46,7 +46,7 @@ else
 	check own_root_port "each device must sit behind its own pcie-root-port" own_ports
 	own_groups() {
 		local b groups=
-		ls /sys/class/iommu/ 2>/dev/null | grep -q . || { echo "# no IOMMU in /sys/class/iommu"; return 1; }
+		compgen -G "/sys/class/iommu/*" > /dev/null || { echo "# no IOMMU in /sys/class/iommu"; return 1; }
 		for b in $IVSHMEM_BDFS; do
 			[ -e "$D/$b/iommu_group" ] || return 1
 			groups="$groups $(basename "$(readlink "$D/$b/iommu_group")")"
