@@ -18,7 +18,7 @@ IVM_TIMEOUT=${IVM_TIMEOUT:-900}       # host-side limit for one guest run (secon
 IVM_TEST_TIMEOUT=${IVM_TEST_TIMEOUT:-300}  # per test program inside the guest (seconds, 0 = none)
 IVM_DRIVER=${IVM_DRIVER:-ivshmem-vfio-pci}
 # Debian packages of the guest image. Changing the list (or IVM_EXTRA_PACKAGES) makes a new image.
-IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod pciutils qemu-system-x86 socat"
+IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod mount pciutils qemu-system-x86 socat"
 IVM_PACKAGES="$IVM_PACKAGES_BASE${IVM_EXTRA_PACKAGES:+ $IVM_EXTRA_PACKAGES}"
 # Bump when the layout or the content of the cached image changes in a way the package list does not show.
 IVM_IMAGE_FORMAT=3

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/vfio.h>
+#include "vfio_uapi.h"
 
 #include "e2e.h"
 #include "vfio_dev.h"

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <linux/vfio.h>
+#include "vfio_uapi.h"
 
 #define VDEV_NUM_REGIONS	(VFIO_PCI_CONFIG_REGION_INDEX + 1)
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <linux/vfio.h>
+#include "vfio_uapi.h"
 
 #include "vmt_util.h"
 
