@@ -32,7 +32,7 @@ demo:
 vm-shell:
 	@scripts/vm.sh shell
 
-# Build the module and tests for the image's kernel, no boot (what SUITE=bookworm's check does).
+# Build the module and tests for the image's kernel, no boot.
 vm-build:
 	@scripts/vm.sh build
 

@@ -46,6 +46,17 @@ static const char * const ivm_fail_points[] = {
 	"mem_read", "mem_write", "log_alloc",
 };
 
+/*
+ * Whether BAR mappings are zapped and refuse faults while the device is
+ * stopped: needs the vfio device's own inode (Linux 6.12).  Read-only in
+ * debugfs (mmap_freeze) so that tests know what to expect on older kernels.
+ */
+#ifdef IVM_HAVE_VFIO_DEVICE_INODE
+static bool ivm_mmap_freeze = true;
+#else
+static bool ivm_mmap_freeze;
+#endif
+
 /* protects ivm_fail_next */
 static DEFINE_SPINLOCK(ivm_fail_lock);
 static int ivm_fail_next = -1;
@@ -107,7 +118,7 @@ static const struct file_operations ivm_fail_fops = {
 };
 
 /**
- * ivm_mig_debugfs_init - create <debugfs>/ivshmem-vfio-pci/fail_next
+ * ivm_mig_debugfs_init - create <debugfs>/<name>/fail_next and mmap_freeze
  * @name: the directory name
  */
 void ivm_mig_debugfs_init(const char *name)
@@ -115,6 +126,7 @@ void ivm_mig_debugfs_init(const char *name)
 	ivm_debugfs = debugfs_create_dir(name, NULL);
 	debugfs_create_file("fail_next", 0600, ivm_debugfs, NULL,
 			    &ivm_fail_fops);
+	debugfs_create_bool("mmap_freeze", 0400, ivm_debugfs, &ivm_mmap_freeze);
 }
 
 /**

@@ -77,6 +77,8 @@ programs() {
 			parsed=$(awk '
 				/^1\.\.[0-9]+/ && !plan_seen { plan_seen = 1; split($0, p, /[. \t]+/); plan = p[2]
 					if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) { plan_skip = $0; sub(/^[^#]*#[ \t]*/, "", plan_skip) } }
+				# kselftest harnesses before 6.x print a skip without the test name: take it from "#  RUN"
+				/^#[ \t]+RUN[ \t]+[^ \t]+/ { run = $3; next }
 				/^(not )?ok [0-9]+([ \t]|$)/ {
 					l = $0; st = (l ~ /^not ok/) ? "fail" : "ok"
 					sub(/^(not )?ok [0-9]+[ \t]*(-[ \t]+)?/, "", l)
@@ -85,7 +87,8 @@ programs() {
 					if (dir ~ /^[Ss][Kk][Ii][Pp]/) { st = "skip"; sub(/^[Ss][Kk][Ii][Pp][ \t:]*/, "", dir) }
 					else if (dir ~ /^[Xx][Ff][Aa][Ii][Ll]/) st = "ok"
 					else if (dir ~ /^[Tt][Oo][Dd][Oo]/) st = (st == "fail") ? "skip" : "ok"
-					if (nm == "") nm = "test " (n + 1)
+					if (nm == "") nm = (run != "") ? run : "test " (n + 1)
+					run = ""
 					n++; printf "%s\t%s\t%s\n", st, nm, dir
 				}
 				END { printf "plan\t%s\t%s\t%s\n", plan, n + 0, plan_skip }' "$out")

@@ -34,7 +34,6 @@ if [ "$MODE" = clean ]; then
 fi
 
 [ "$(id -u)" = 0 ] || die "the VM harness needs root (mmdebstrap, chroot, mount namespaces)"
-case $SUITE in bookworm) : "${IVM_BUILD_ONLY=1}" ;; esac   # IVM_BUILD_ONLY= (empty) boots it anyway
 [ "$MODE" = build ] && IVM_BUILD_ONLY=1
 IVM_BUILD_ONLY=${IVM_BUILD_ONLY:-}
 

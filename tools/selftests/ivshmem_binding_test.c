@@ -26,7 +26,7 @@ FIXTURE_SETUP(noreset)
 
 	ivsh_init(&self->s);
 	if (!bdf || !*bdf)
-		SKIP(return, "IVSHMEM_BDF_NORESET not set");
+		VMT_SKIP_SETUP("IVSHMEM_BDF_NORESET not set");
 	ASSERT_EQ(0, ivsh_open(&self->s, bdf));
 	ASSERT_EQ(0, ivsh_map(&self->s));
 }
@@ -124,7 +124,7 @@ FIXTURE_SETUP(doorbell)
 	self->bdf = getenv("IVSHMEM_BDF_DOORBELL");
 	vdev_init(&self->d);
 	if (!self->bdf || !*self->bdf)
-		SKIP(return, "IVSHMEM_BDF_DOORBELL not set");
+		VMT_SKIP_SETUP("IVSHMEM_BDF_DOORBELL not set");
 	ASSERT_EQ(0, vdev_open(&self->d, self->bdf));
 }
 

@@ -53,10 +53,10 @@ FIXTURE_SETUP(fault)
 	ivsh_init(&self->b);
 	memset(&self->stream, 0, sizeof(self->stream));
 	if (!ba || !bb)
-		SKIP(return, "IVSHMEM_BDF_A / IVSHMEM_BDF_B not set");
+		VMT_SKIP_SETUP("IVSHMEM_BDF_A / IVSHMEM_BDF_B not set");
 	if (fail_next("none"))
-		SKIP(return, "no %s (driver without error injection?)",
-		     FAIL_NEXT);
+		VMT_SKIP_SETUP("no %s (driver without error injection?)",
+			       FAIL_NEXT);
 	ASSERT_EQ(0, ivsh_open(&self->a, ba));
 	ASSERT_EQ(0, ivsh_open(&self->b, bb));
 	ASSERT_EQ(0, ivsh_map(&self->a));
@@ -170,7 +170,7 @@ TEST_F(fault, mem_read_retry)
 	uint64_t size;
 	int fd = -1;
 
-	ASSERT_EQ(0, mig_data_size(self->a.dev.fd, &size));
+	ASSERT_EQ(0, ivsh_data_size(&self->a, &size));
 	buf = malloc(size + 1);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, mig_set_state(self->a.dev.fd,

@@ -664,7 +664,7 @@ TEST_F_TIMEOUT(race, two_readers_one_fd, 120)
 		int i, sfd = -1;
 
 		ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
-		ASSERT_OK(mig_data_size(fd, &size));
+		ASSERT_OK(ivsh_data_size(&self->a, &size));
 		for (i = 0; i < 2; i++) {
 			memset(&r[i], 0, sizeof(r[i]));
 			r[i].bar = &self->bar;

@@ -99,7 +99,7 @@ static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
 	char __why[128];						\
 	int __ret = conf_open((c), __why, sizeof(__why));		\
 	if (__ret == 1)							\
-		SKIP(return, "%s", __why);				\
+		VMT_SKIP_SETUP("%s", __why);				\
 	ASSERT_EQ(0, __ret) {						\
 		TH_LOG("%s", vmt_errstr());				\
 	}								\
@@ -148,8 +148,9 @@ FIXTURE_SETUP(fsm)
 	self->sfd = -1;
 	CONF_SETUP(&self->c);
 	if (!mig_state_supported(self->c.flags, from))
-		SKIP(return, "%s not supported (flags 0x%llx)",
-		     mig_state_name(from), (unsigned long long)self->c.flags);
+		VMT_SKIP_SETUP("%s not supported (flags 0x%llx)",
+			       mig_state_name(from),
+			       (unsigned long long)self->c.flags);
 	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
 	ASSERT_GT(self->c.stream.len, 1);
 
@@ -1042,7 +1043,7 @@ FIXTURE_SETUP(dmalog)
 	r = vfio_feature_probe(self->c.dev.fd,
 			       VFIO_DEVICE_FEATURE_DMA_LOGGING_START, F_SET);
 	if (r == -ENOTTY)
-		SKIP(return, "DMA logging not supported");
+		VMT_SKIP_SETUP("DMA logging not supported");
 	ASSERT_EQ(0, r);
 	self->r[0].iova = 0;
 	self->r[0].length = DMALOG_SPAN;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "ivshmem.h"
@@ -123,6 +125,33 @@ int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,
 	if (ret)
 		return ret;
 	return mig_set_state_nofd(s->dev.fd, VFIO_DEVICE_STATE_RUNNING);
+}
+
+int ivsh_data_size(const struct ivsh *s, uint64_t *len)
+{
+	int r = mig_data_size(s->dev.fd, len);
+
+	if (r != -ENOTTY)
+		return r;
+	*len = ivm_stream_len(s->mem_size, 0);
+	return 0;
+}
+
+bool ivsh_mmap_freezes(void)
+{
+	static const char path[] = "/sys/kernel/debug/ivshmem-vfio-pci/mmap_freeze";
+	char c = 'Y';
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 && errno == ENOENT &&
+	    !mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL))
+		fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return true;
+	if (read(fd, &c, 1) != 1)
+		c = 'Y';
+	close(fd);
+	return c != 'N';
 }
 
 void ivsh_build_params(const struct ivsh *s, struct ivm_build_params *bp)

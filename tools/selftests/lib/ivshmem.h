@@ -58,6 +58,21 @@ int ivsh_save(struct ivsh *s, struct vmt_buf *out, size_t chunk,
 int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,
 		 struct vmt_rng *rng);
 
+/*
+ * The STOP_COPY stream length: VFIO_DEVICE_FEATURE_MIG_DATA_SIZE where the
+ * kernel has it, else (Linux < 6.3: ENOTTY from the vfio core) the length the
+ * stream format gives for this device's BAR2.  Tests that check the feature
+ * itself call mig_data_size().
+ */
+int ivsh_data_size(const struct ivsh *s, uint64_t *len);
+
+/*
+ * False only if the driver says (<debugfs>/ivshmem-vfio-pci/mmap_freeze: N)
+ * that it cannot stop BAR mappings while the device is stopped, as on kernels
+ * before 6.12.  Without that file the tests expect the freeze.
+ */
+bool ivsh_mmap_freezes(void);
+
 /* Template for ivm_build() describing this device. */
 void ivsh_build_params(const struct ivsh *s, struct ivm_build_params *bp);
 

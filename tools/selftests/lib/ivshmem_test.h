@@ -22,10 +22,17 @@ static inline const char *bdf_env(const char *name)
 	return vmt_env(name);
 }
 
+/* In a test body: skip a check of BAR mappings that the driver cannot stop. */
+#define NEED_MMAP_FREEZE() do {						\
+	if (!ivsh_mmap_freezes())					\
+		SKIP(return, "the driver cannot stop BAR mappings "	\
+		     "on this kernel (debugfs mmap_freeze: N)");	\
+} while (0)
+
 #define OPEN_IVSH(s, env) do {						\
 	const char *__b = bdf_env(env);					\
 	if (!__b)							\
-		SKIP(return, "%s not set", env);			\
+		VMT_SKIP_SETUP("%s not set", env);			\
 	ASSERT_OK(ivsh_open((s), __b));					\
 } while (0)
 
@@ -207,7 +214,7 @@ static inline void selfdev_free(struct selfdev *c)
 	const char *__b = bdf_env(env);					\
 	selfdev_init(c);						\
 	if (!__b)							\
-		SKIP(return, "%s not set", env);			\
+		VMT_SKIP_SETUP("%s not set", env);			\
 	ASSERT_OK(selfdev_setup((c), __b));				\
 	TH_LOG("%s: stream %zu bytes, seed 0x%llx", (c)->d.dev.bdf,	\
 	       (c)->s.len, (unsigned long long)(c)->seed);		\
