@@ -1006,6 +1006,20 @@ const struct vfio_log_ops ivm_log_ops = {
 	.log_stop = ivm_log_stop,
 	.log_read_and_clear = ivm_log_read_and_clear,
 };
+
+/*
+ * Whether the vfio core can fill DMA_LOGGING_REPORT bitmaps.  Since 6.7
+ * iova_bitmap belongs to CONFIG_IOMMUFD_DRIVER and is a stub without it (then
+ * every report fails with EOPNOTSUPP); before, vfio always built it.
+ */
+static bool ivm_core_can_report(void)
+{
+#ifdef IVM_IOVA_BITMAP_NEEDS_IOMMUFD_DRIVER
+	return IS_ENABLED(CONFIG_IOMMUFD_DRIVER);
+#else
+	return true;
+#endif
+}
 #endif
 
 /* ---- life cycle ---- */
@@ -1051,12 +1065,10 @@ int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
 	core_vdev->mig_ops = &ivm_mig_ops;
 #ifdef IVM_HAVE_LOG_OPS
 	/*
-	 * Without CONFIG_IOMMUFD_DRIVER the vfio core cannot build a dirty
-	 * bitmap (iova_bitmap is a stub), so DMA_LOGGING_REPORT always fails.
-	 * Offering logging anyway would let QEMU accept the device for
-	 * migration and then fail in the middle of it.
+	 * Offering logging where the core cannot report would let QEMU
+	 * accept the device for migration and then fail in the middle of it.
 	 */
-	if (IS_ENABLED(CONFIG_IOMMUFD_DRIVER))
+	if (ivm_core_can_report())
 		core_vdev->log_ops = &ivm_log_ops;
 	else
 		pci_info(mig->core_device.pdev,
