@@ -8,23 +8,18 @@
  *
  * Uses IVSHMEM_BDF_A (source) and IVSHMEM_BDF_B (destination).
  */
-#include <sys/mount.h>
 
 #include "vmt_test.h"
 
-#define FAIL_NEXT	"/sys/kernel/debug/ivshmem-vfio-pci/fail_next"
+#define FAIL_NEXT	IVSH_DEBUGFS "/fail_next"
 #define SEED		0x5eedf00dULL
 
 static int fail_next(const char *point)
 {
-	int fd, ret = 0;
+	int fd = ivsh_debugfs_open("fail_next", O_WRONLY), ret = 0;
 
-	fd = open(FAIL_NEXT, O_WRONLY);
-	if (fd < 0 && errno == ENOENT &&
-	    !mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL))
-		fd = open(FAIL_NEXT, O_WRONLY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (write(fd, point, strlen(point)) != (ssize_t)strlen(point))
 		ret = -errno;
 	close(fd);

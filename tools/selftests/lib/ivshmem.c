@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "ivshmem.h"
@@ -137,15 +140,27 @@ int ivsh_data_size(const struct ivsh *s, uint64_t *len)
 	return 0;
 }
 
+int ivsh_debugfs_open(const char *name, int flags)
+{
+	char path[128];
+	struct statfs sfs;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", IVSH_DEBUGFS, name);
+	fd = open(path, flags);
+	/* mount debugfs if nobody has (never twice: a second mount would stack) */
+	if (fd < 0 && errno == ENOENT &&
+	    !statfs("/sys/kernel/debug", &sfs) && sfs.f_type != DEBUGFS_MAGIC &&
+	    !mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL))
+		fd = open(path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
 bool ivsh_mmap_freezes(void)
 {
-	static const char path[] = "/sys/kernel/debug/ivshmem-vfio-pci/mmap_freeze";
 	char c = 'Y';
-	int fd = open(path, O_RDONLY);
+	int fd = ivsh_debugfs_open("mmap_freeze", O_RDONLY);
 
-	if (fd < 0 && errno == ENOENT &&
-	    !mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL))
-		fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return true;
 	if (read(fd, &c, 1) != 1)

@@ -66,6 +66,11 @@ int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,
  */
 int ivsh_data_size(const struct ivsh *s, uint64_t *len);
 
+/* The driver's debugfs directory (error injection, facts for the tests). */
+#define IVSH_DEBUGFS	"/sys/kernel/debug/ivshmem-vfio-pci"
+/* Opens IVSH_DEBUGFS/<name>, mounting debugfs first if needed; or -errno. */
+int ivsh_debugfs_open(const char *name, int flags);
+
 /*
  * False only if the driver says (<debugfs>/ivshmem-vfio-pci/mmap_freeze: N)
  * that it cannot stop BAR mappings while the device is stopped, as on kernels
