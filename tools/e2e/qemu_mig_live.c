@@ -24,7 +24,6 @@ int main(void)
 		if (!ok)
 			diag("IVSHMEM_BDF_A and IVSHMEM_BDF_B must be set");
 		if (ok) {
-			c.vfio_opts = e2e_vfio_opts(c.src_bdf[0]);
 			diag("QEMU %s", e2e_qemu_version());
 			ok = !case_setup(&x, &c);
 		}

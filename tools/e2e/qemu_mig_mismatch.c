@@ -25,7 +25,6 @@ int main(void)
 	if (t_begin("setup")) {
 		ok = c.src_bdf[0] && c.dst_bdf[0] && good[0];
 		if (ok) {
-			c.vfio_opts = e2e_vfio_opts(c.src_bdf[0]);
 			diag("source %s (%llu KiB) -> destination %s (%llu KiB)", c.src_bdf[0],
 			     (unsigned long long)e2e_env_size("SMALL") / 1024, c.dst_bdf[0],
 			     (unsigned long long)e2e_env_size("MISMATCH") / 1024);

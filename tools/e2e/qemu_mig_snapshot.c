@@ -25,11 +25,8 @@ int main(void)
 	c.src_bdf[0] = e2e_env_bdf("A");
 	restore[0] = e2e_env_bdf("B");
 	if (t_begin("setup")) {
-		ok = c.src_bdf[0] && restore[0];
-		if (ok) {
-			c.vfio_opts = e2e_vfio_opts(c.src_bdf[0]);
-			ok = !case_setup(&x, &c) && !l1_fill(restore[0], ~e2e_seed(), NULL);
-		}
+		ok = c.src_bdf[0] && restore[0] && !case_setup(&x, &c) &&
+		     !l1_fill(restore[0], ~e2e_seed(), NULL);
 		t_end(ok, true);
 	}
 	if (t_begin("save_to_file")) {
@@ -50,7 +47,8 @@ int main(void)
 		t_end(ok, false);
 	}
 	if (t_begin("restore_on_another_device")) {
-		struct e2e_vm vm = { .ndev = 1, .incoming = true, .vfio_opts = c.vfio_opts };
+		struct e2e_vm vm = { .ndev = 1, .incoming = true,
+				   .vfio_opts = e2e_vfio_opts(c.src_bdf[0]) };
 		long long t0;
 
 		/* the saved device state, before the source changes on */

@@ -266,7 +266,7 @@ struct mig_case {
 	int ndev;
 	const char *src_bdf[E2E_MAX_DEVS];
 	const char *dst_bdf[E2E_MAX_DEVS];	/* NULL: no destination VM yet */
-	const char *vfio_opts;
+	const char *vfio_opts;		/* NULL: e2e_vfio_opts(src_bdf[0]) */
 	const char *src_extra[8], *dst_extra[8];
 	const char *caps;		/* migrate-set-capabilities list for both, or NULL */
 	bool hold;			/* start with mig_set_hold() instead of mig_set_fast() */

@@ -20,7 +20,8 @@ static void vm_from_case(struct e2e_vm *vm, const struct mig_case *c, const char
 	vm->ndev = c->ndev;
 	for (i = 0; i < c->ndev; i++)
 		vm->bdf[i] = bdf[i];
-	vm->vfio_opts = c->vfio_opts;
+	/* default: what this kernel needs (probed on the first source device) */
+	vm->vfio_opts = c->vfio_opts ? c->vfio_opts : e2e_vfio_opts(c->src_bdf[0]);
 	vm->incoming = incoming;
 	for (i = 0; i < 8 && extra[i]; i++)
 		vm->extra[i] = extra[i];
