@@ -59,7 +59,7 @@ HSTEPS=$RUN/host-steps.tsv
 : > "$HSTEPS"
 hstep() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$HSTEPS"; info "$1: $2${3:+ ($3)}"; }
 { echo "mode=$MODE"; echo "suite=$SUITE"; echo "kver=$KVER"; echo "test_timeout=$IVM_TEST_TIMEOUT"
-  echo "timeout=$IVM_TIMEOUT"; echo "build_only=$IVM_BUILD_ONLY"; } > "$RUN/meta"
+  echo "timeout=$IVM_TIMEOUT"; echo "build_only=$IVM_BUILD_ONLY"; echo "only=${IVM_ONLY:-}"; } > "$RUN/meta"
 info "run directory: $RUN"
 
 # ---- copy the work tree (not .git, not host build products) and build it in the image's chroot ------------------------
@@ -107,7 +107,11 @@ fi
 PLAN=$SH/plan.tsv
 : > "$PLAN"
 n=0
-plan() { n=$((n + 1)); printf '%02d\t%s\t%s\t%s\n' "$n" "$1" "$2" "${3:-guest}" >> "$PLAN"; }
+# plan NAME PATH [WHERE]: one program of the run; IVM_ONLY=<extended regex> keeps only the names it matches
+plan() {
+	[ -n "${IVM_ONLY:-}" ] && ! [[ $1 =~ $IVM_ONLY ]] && return 1
+	n=$((n + 1)); printf '%02d\t%s\t%s\t%s\n' "$n" "$1" "$2" "${3:-guest}" >> "$PLAN"
+}
 # tools/unit: userspace unit tests of pure driver logic, built and run in the image's chroot (no VM needed)
 if [ -f "$SH/src/tools/unit/Makefile" ] && [ "$MODE" = check ]; then
 	if build unit "make -C /mnt/ivm/share/src/tools/unit KSFT_INC=/mnt/ivm/kselftest -j$(nproc)" &&
@@ -115,7 +119,7 @@ if [ -f "$SH/src/tools/unit/Makefile" ] && [ "$MODE" = check ]; then
 		hstep ok "build tools/unit"
 		while read -r p; do
 			[ -n "$p" ] || continue
-			plan "unit/$p" "src/tools/unit/$p" chroot
+			plan "unit/$p" "src/tools/unit/$p" chroot || continue
 			idx=$(printf %02d "$n")
 			info "run unit/$p in the chroot"
 			t=$(date +%s%N)
@@ -129,7 +133,7 @@ if [ -f "$SH/src/tools/unit/Makefile" ] && [ "$MODE" = check ]; then
 	fi
 fi
 for f in "$SH"/src/scripts/tests/*; do
-	[ -f "$f" ] && [ -x "$f" ] && plan "harness/$(basename "$f")" "src/scripts/tests/$(basename "$f")"
+	[ -f "$f" ] && [ -x "$f" ] && { plan "harness/$(basename "$f")" "src/scripts/tests/$(basename "$f")" || :; }
 done
 if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 	:   # only the one program runs
@@ -156,7 +160,7 @@ else
 		while read -r p; do
 			[ -n "$p" ] || continue
 			c=$((c + 1))
-			plan "$suite/$p" "src/$d/$p"
+			plan "$suite/$p" "src/$d/$p" || :
 		done < "$RUN/$suite.list"
 		[ "$c" -gt 0 ] || hstep fail "list $d" "'make -s -C $d list' printed no programs"
 	done
@@ -169,7 +173,7 @@ if [ -n "${EXTRA_TESTS:-}" ]; then
 	for f in "$SH"/extra/*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		c=$((c + 1))
-		plan "extra/$(basename "$f")" "extra/$(basename "$f")"
+		plan "extra/$(basename "$f")" "extra/$(basename "$f")" || :
 	done
 	[ "$c" -gt 0 ] || hstep fail "EXTRA_TESTS" "no executable files in $EXTRA_TESTS"
 fi
