@@ -5,7 +5,6 @@
 # The program gets the usual IVSHMEM_* variables; IVSHMEM_SIZE_BIG is the size under test. The guest kernel
 # runs without slub_debug/KFENCE here so they do not skew the numbers (IVM_BENCH_DEBUG=1 keeps them).
 set -uo pipefail
-export IVM_TIMEOUT=${IVM_TIMEOUT:-1800}   # 1 GiB BARs under TCG take a while
 . "$(dirname "$0")/lib.sh"
 sizes=${IVM_BENCH_SIZES:-64M 1G}
 rc=0

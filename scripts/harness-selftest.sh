@@ -58,11 +58,22 @@ scenario() {
 	fi
 }
 
-# 1. failing / misbehaving test programs, shared among the guests without the history of earlier runs (round robin)
+# 1. failing / misbehaving test programs, shared among the guests without the history of earlier runs (round robin);
+#    judged by progress: one that stands still is killed after IVM_TEST_STALL, one that burns CPU without end only
+#    by the overall limit IVM_TEST_TIMEOUT, and one that works silently for longer than the stall time passes
 scenario tests \
-	'^FAIL  extra/fail_ktap.sh: selftest_must_fail|||^FAIL  extra/exit_nonzero.sh  -- exited with status 3 without reporting a failing test|||^FAIL  extra/crash.sh  -- CRASHED: killed by signal SIGSEGV|||^FAIL  extra/short_plan.sh  -- only 1 of 3 planned results|||^FAIL  extra/hang.sh  -- TIMED OUT after 20 s|||^PASS  extra/fail_ktap.sh: selftest_passes' \
-	EXTRA_TESTS="$(extra tests fail_ktap.sh exit_nonzero.sh crash.sh short_plan.sh hang.sh)" IVM_TEST_TIMEOUT=20 \
-	IVM_HISTORY=0
+	'^FAIL  extra/fail_ktap.sh: selftest_must_fail|||^FAIL  extra/exit_nonzero.sh  -- exited with status 3 without reporting a failing test|||^FAIL  extra/crash.sh  -- CRASHED: killed by signal SIGSEGV|||^FAIL  extra/short_plan.sh  -- only 1 of 3 planned results|||^FAIL  extra/stall.sh  -- STALLED: no output, CPU time or I/O for (1[5-9]|2[0-9]) s \(IVM_TEST_STALL=15\)|||^FAIL  extra/livelock.sh  -- TIMED OUT after 60 s \(IVM_TEST_TIMEOUT|||^PASS  extra/slow_progress.sh: silent_but_busy|||^PASS  extra/fail_ktap.sh: selftest_passes|||no earlier run times.*programs shared round robin' \
+	EXTRA_TESTS="$(extra tests fail_ktap.sh exit_nonzero.sh crash.sh short_plan.sh stall.sh livelock.sh slow_progress.sh)" \
+	IVM_TEST_STALL=15 IVM_TEST_TIMEOUT=60 IVM_HISTORY=0
+
+# 1b. the verdict holds KTAP and skips to their word: no result, plan 1..0 without a reason, test numbers twice or
+#     beyond the plan, TODO/XFAIL, an unlisted skip, a listed test that passes, a list entry that names nothing, a
+#     program missing from the program list; listed skips count as skips. Shared by the earlier runs' times.
+sed '$a unit/gone_test' "$IVM_REPO/tools/test-programs.txt" > "$WORK/programs-plus-gone.txt"
+scenario verdict \
+	'^FAIL  extra/no_result.sh  -- no KTAP result \(exit 0\)|||^FAIL  extra/plan0_noreason.sh  -- plan 1\.\.0 without|||^SKIP  extra/plan0_skip.sh  \(no such device in this guest\)|||^FAIL  extra/ktap_numbers.sh  -- KTAP: test number 1 reported 2 times; result 4 beyond the plan 1\.\.3|||^FAIL  extra/todo_xfail.sh: flaky  -- # TODO fix later: TODO/XFAIL is not a pass|||^FAIL  extra/todo_xfail.sh: known_bad  -- # XFAIL|||^SKIP  extra/skips.sh: listed_skip|||^FAIL  extra/skips.sh: unlisted_skip  -- skipped \(feature not offered here\), but tools/skips/[a-z]+.txt \(\+ IVM_SKIPS\) does not list it|||^FAIL  extra/skips.sh: listed_but_passes  -- passed, but .* lists it as an expected skip|||^FAIL  harness: expected skips  -- .extra/skips.sh no_such_test. in .* matched no skipped test|||^FAIL  harness: test programs as listed  -- listed but not planned: unit/gone_test|||guest [0-9]+ of [0-9]+: [0-9]+ programs, ~[0-9]+ s in earlier runs' \
+	EXTRA_TESTS="$(extra verdict no_result.sh plan0_noreason.sh plan0_skip.sh ktap_numbers.sh todo_xfail.sh skips.sh)" \
+	IVM_SKIPS="$B/skips.list" IVM_PROGRAMS_LIST="$WORK/programs-plus-gone.txt" IVM_HISTORY=1 IVM_GUESTS=2
 
 # 2. a module that does not load (a corrupted .ko)
 { printf '\177ELF\002\001\001'; head -c 16384 /dev/urandom; } > "$WORK/corrupt.ko"
@@ -75,15 +86,21 @@ scenario panic \
 	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest kernel PANIC: .*sysrq|||^FAIL  extra/panic.sh  -- did not finish|||^FAIL  harness: (g[0-9]+: )?kernel log clean' \
 	EXTRA_TESTS="$(extra panic panic.sh)"
 
-# 4. a guest that never finishes: only the host-side timeout ends it
+# 4. a guest that stands still (no console output, no program heartbeat): the host's watchdog stops it after
+#    IVM_STALL (the guest's own per-program watchdog is off here, IVM_TEST_STALL=0)
 scenario guest-hang \
-	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest HUNG: no end within IVM_TIMEOUT=60 s|||^FAIL  extra/guest_hang.sh  -- did not finish' \
-	EXTRA_TESTS="$(extra guest-hang guest_hang.sh)" IVM_TEST_TIMEOUT=0 IVM_TIMEOUT=60
+	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest HUNG: no progress \(serial console, program heartbeat\) for (6[0-9]|7[0-9]) s \(IVM_STALL=60\)|||^FAIL  extra/guest_hang.sh  -- did not finish' \
+	EXTRA_TESTS="$(extra guest-hang guest_hang.sh)" IVM_TEST_STALL=0 IVM_TEST_TIMEOUT=0 IVM_STALL=60
 
 # 5. a WARN_ON in a module (scripts/tests/kmods/warn, loaded after ours)
 scenario warn-on \
 	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*WARNING: .*ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel taint  -- .*unexpected flag\(s\) .*W' \
 	IVM_TEST_KMODS=warn
+
+# 6. reports that are not WARN/BUG: DMA-API debugging, an allocation failure, a warning of our driver
+scenario log-scan \
+	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*DMA-API: ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*page allocation failure: order:10|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*ivshmem-vfio-pci 0000:00:00\.0: ivm_warn: unexpected state' \
+	IVM_TEST_KMODS=warn IVM_TEST_KMOD_ARGS=report=dmaapi,pagealloc,drvwarn
 
 if [ ${#FAILED[@]} -gt 0 ]; then
 	echo "---- harness self-test failures"

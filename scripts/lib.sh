@@ -14,8 +14,12 @@ IVM_MISMATCH=${IVM_MISMATCH:-2M}      # BAR2 size of C
 IVM_BIG=${IVM_BIG:-256M}              # BAR2 size of the BIG_A/BIG_B pair
 IVM_MEM=${IVM_MEM:-4G}                # guest RAM (>= 4G: the guest runs a nested QEMU)
 IVM_SMP=${IVM_SMP:-2}
-IVM_TIMEOUT=${IVM_TIMEOUT:-900}       # host-side limit for one guest run (seconds)
-IVM_TEST_TIMEOUT=${IVM_TEST_TIMEOUT:-300}  # per test program inside the guest (seconds, 0 = none)
+# Runs are judged by progress, not by the clock (a slow, shared machine is not a failure; standing still is):
+IVM_TEST_STALL=${IVM_TEST_STALL:-180} # a test program whose output, CPU time and I/O stand still this long is killed
+IVM_STALL=${IVM_STALL:-300}           # a guest whose console and heartbeat stand still this long is stopped (host side)
+# ... and the overall safety limits against livelocks (seconds, 0 = none), far above any normal run:
+IVM_TIMEOUT=${IVM_TIMEOUT:-3600}      # one guest run, host side
+IVM_TEST_TIMEOUT=${IVM_TEST_TIMEOUT:-1800}  # one test program inside the guest
 IVM_DRIVER=${IVM_DRIVER:-ivshmem-vfio-pci}
 # Debian packages of the guest image. Changing the list (or IVM_EXTRA_PACKAGES) makes a new image.
 IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod mount pciutils qemu-system-x86 socat"

@@ -59,7 +59,7 @@ HSTEPS=$RUN/host-steps.tsv
 : > "$HSTEPS"
 hstep() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$HSTEPS"; info "$1: $2${3:+ ($3)}"; }
 { echo "mode=$MODE"; echo "suite=$SUITE"; echo "kver=$KVER"; echo "test_timeout=$IVM_TEST_TIMEOUT"
-  echo "timeout=$IVM_TIMEOUT"; echo "build_only=$IVM_BUILD_ONLY"; echo "only=${IVM_ONLY:-}"; } > "$RUN/meta"
+  echo "timeout=$IVM_TIMEOUT"; echo "stall=$IVM_STALL"; echo "test_stall=$IVM_TEST_STALL"; echo "build_only=$IVM_BUILD_ONLY"; echo "only=${IVM_ONLY:-}"; } > "$RUN/meta"
 info "run directory: $RUN"
 
 # ---- copy the work tree (not .git, not host build products) and build it in the image's chroot ------------------------
@@ -177,6 +177,33 @@ if [ -n "${EXTRA_TESTS:-}" ]; then
 	done
 	[ "$c" -gt 0 ] || hstep fail "EXTRA_TESTS" "no executable files in $EXTRA_TESTS"
 fi
+
+# the set of test programs is checked against tools/test-programs.txt (IVM_PROGRAMS_LIST: another list), so that a
+# program dropped from a Makefile's list fails the run instead of quietly shrinking it; only the parts of the plan
+# that were meant to be complete (no IVM_ONLY, IVM_NO_SELFTESTS, IVM_NO_E2E) are compared
+if [ "$MODE" = check ] && [ -z "${IVM_ONLY:-}" ]; then
+	plist=${IVM_PROGRAMS_LIST:-$SH/src/tools/test-programs.txt}
+	if [ ! -f "$plist" ]; then
+		hstep fail "test programs as listed" "no list $plist"
+	else
+		parts='unit|harness|selftests|e2e'
+		[ -n "${IVM_NO_SELFTESTS:-}" ] && parts=${parts/|selftests/}
+		[ -n "${IVM_NO_E2E:-}" ] && parts=${parts/|e2e/}
+		want=$(grep -vE '^[[:space:]]*(#|$)' "$plist" | awk '{ print $1 }' | grep -E "^($parts)/" | sort -u)
+		have=$(cut -f2 "$PLAN" | grep -E "^($parts)/" | sort -u)
+		gone=$(comm -23 <(echo "$want") <(echo "$have") | grep . | paste -sd ' ')
+		new=$(comm -13 <(echo "$want") <(echo "$have") | grep . | paste -sd ' ')
+		if [ -z "$gone$new" ]; then
+			hstep ok "test programs as listed" "$(echo "$have" | grep -c .) programs, ${plist#"$SH/src/"}"
+		else
+			hstep fail "test programs as listed" "${gone:+listed but not planned: $gone; }${new:+planned but not listed: $new; }list: ${plist#"$SH/src/"}"
+		fi
+	fi
+fi
+# expected skips of this suite (scripts/verdict.sh holds every skip against them), plus IVM_SKIPS files
+{ cat "$SH/src/tools/skips/$SUITE.txt" 2>/dev/null; for f in ${IVM_SKIPS:-}; do cat "$f" || die "IVM_SKIPS: cannot read $f"; done; } > "$RUN/skips.txt"
+echo "skips_from=tools/skips/$SUITE.txt${IVM_SKIPS:+ (+ IVM_SKIPS)}" >> "$RUN/meta"
+[ -f "$SH/src/tools/skips/$SUITE.txt" ] || info "no tools/skips/$SUITE.txt: every skip fails the run"
 
 # harness self-test kernel modules (scripts/tests/kmods/<name>), built and loaded after ours
 TEST_KMODS=
@@ -365,7 +392,9 @@ IVM_SUITE=$SUITE
 IVM_DRIVER=$IVM_DRIVER
 IVM_KO=$KO
 IVM_TEST_KMODS="$TEST_KMODS"
+IVM_TEST_KMOD_ARGS="${IVM_TEST_KMOD_ARGS:-}"
 IVM_TEST_TIMEOUT=$IVM_TEST_TIMEOUT
+IVM_TEST_STALL=$IVM_TEST_STALL
 IVM_DEVICES="${DEVLIST# }"
 IVM_GUESTS=$GUESTS
 IVSHMEM_SIZE_SMALL=$S_SMALL
@@ -431,8 +460,27 @@ show() {
 		fi
 	done
 }
+# watch_guest K: the host's progress watchdog of guest K. The guest progresses while its serial console grows or its
+# heartbeat file changes (touched by the guest's per-program watchdog whenever a program's output, CPU time or I/O
+# moves, see scripts/guest/init.sh); IVM_STALL seconds without either end it ($RUN/stalled-K says so). IVM_TIMEOUT
+# stays as an overall safety limit.
+watch_guest() {
+	local k=$1 sig last='' since=$SECONDS pid
+	for _ in $(seq 100); do [ -s "$RUN/guest-$k.pid" ] && break; sleep 0.1; done
+	while pid=$(cat "$RUN/guest-$k.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; do
+		sig="$(stat -c %s "$RUN/console-$k.log" 2>/dev/null) $(stat -c %Y "$SH/results/guest-$k/heartbeat" 2>/dev/null)"
+		[ "$sig" != "$last" ] && last=$sig since=$SECONDS
+		if [ "$IVM_STALL" -gt 0 ] && [ $((SECONDS - since)) -ge "$IVM_STALL" ]; then
+			echo "$((SECONDS - since))" > "$RUN/stalled-$k"
+			kill -TERM "$pid" 2>/dev/null
+			return 0
+		fi
+		sleep 5
+	done
+}
 t0=$(date +%s)
 GPIDS=()
+WPIDS=()
 for k in $(seq "$GUESTS"); do
 	guest_qemu "$k"
 	# the timeout process writes its pid first so that cleanup can end the guest; the pipeline's status -> meta
@@ -445,8 +493,11 @@ for k in $(seq "$GUESTS"); do
 		printf 'qemu_rc_%s=%s\nguest_seconds_%s=%s\n' "$k" "$qrc" "$k" "$(( $(date +%s) - t0 ))" >> "$RUN/meta"
 	} &
 	GPIDS+=($!)
+	watch_guest "$k" &
+	WPIDS+=($!)
 done
 wait "${GPIDS[@]}"
+kill "${WPIDS[@]}" 2> /dev/null
 for k in $(seq "$GUESTS"); do
 	[ -s "$RUN/qemu-$k.stderr" ] && sed "s/^/    qemu $k: /" "$RUN/qemu-$k.stderr" | head -5
 	step "guest $k stopped after $(sed -n "s/^guest_seconds_$k=//p" "$RUN/meta") s (qemu exit $(sed -n "s/^qemu_rc_$k=//p" "$RUN/meta"))"

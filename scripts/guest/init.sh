@@ -31,6 +31,7 @@ poweroff_now() {
 
 finish() {
 	dmesg > "$G/dmesg.txt" 2>&1
+	dmesg -r > "$G/dmesg-raw.txt" 2>&1     # with the log levels (the verdict looks for the driver's warnings)
 	cat /proc/sys/kernel/tainted > "$G/tainted"
 	log "finished, kernel tainted=$(cat /proc/sys/kernel/tainted)"
 	echo "$(up)" > "$G/done"
@@ -75,7 +76,8 @@ fi
 DRV=$IVM_DRIVER
 for alt in "$IVM_DRIVER" "${IVM_DRIVER//-/_}"; do [ -d "/sys/bus/pci/drivers/$alt" ] && DRV=$alt && break; done
 for k in $IVM_TEST_KMODS; do            # harness self-test modules (scripts/tests/kmods), loaded after ours
-	if out=$(insmod "$S/$k" 2>&1); then step ok "load test module $(basename "$k")"
+	# shellcheck disable=SC2086
+	if out=$(insmod "$S/$k" ${IVM_TEST_KMOD_ARGS:-} 2>&1); then step ok "load test module $(basename "$k")"
 	else step fail "load test module $(basename "$k")" "$out"; fi
 done
 
@@ -133,24 +135,68 @@ export IVM_GUEST_INDEX=$K
 env | grep -E '^(IVSHMEM_|IVM_)' | sort > "$G/env.txt"
 
 # ---- run one program: output to results/<idx>.out, exit status to results/<idx>.rc --------------------------------
+# A program is judged by progress, not by the clock: it is killed when neither its output nor the CPU time or I/O of
+# its process tree (nested QEMUs included) changed for IVM_TEST_STALL seconds (results/<idx>.stalled says so), or when
+# it exceeds the overall safety limit IVM_TEST_TIMEOUT (0: none). While it progresses, guest-K/heartbeat is touched:
+# the host's watchdog (scripts/vm.sh) judges the guest by it and by the console.
+
+# tree_progress PID: "<CPU ticks> <I/O bytes>" of PID and all its descendants (exited, waited-for children included)
+tree_progress() {
+	local pids p
+	pids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+		{ pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
+		  pp[pid] = f[2]; cpu[pid] = f[12] + f[13] + f[14] + f[15] }
+		END { for (p in pp) { q = p; n = 0
+			while (q != root && (q in pp) && n++ < 64) q = pp[q]
+			if (q == root) { t += cpu[p]; printf "%s ", p } }
+		      printf "\n%d\n", t }')
+	for p in ${pids%%$'\n'*}; do cat "/proc/$p/io" 2>/dev/null; done |
+		awk -v cpu="${pids##*$'\n'}" '/^(rchar|wchar):/ { io += $2 } END { printf "%s %.0f\n", cpu, io }'
+}
+# watch_program IDX NAME PIDFILE: the progress watchdog of one program (runs next to it)
+watch_program() {
+	local idx=$1 name=$2 pf=$3 stall=${IVM_TEST_STALL:-0} pid sig last='' since=$SECONDS quiet
+	for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.1; done
+	pid=$(cat "$pf" 2>/dev/null) || return 0
+	while kill -0 "$pid" 2>/dev/null; do
+		sig="$(stat -c %s "$R/$idx.out" 2>/dev/null) $(tree_progress "$pid")"
+		if [ "$sig" != "$last" ]; then
+			last=$sig since=$SECONDS
+			touch "$G/heartbeat"
+		fi
+		quiet=$((SECONDS - since))
+		if [ "$stall" -gt 0 ] 2>/dev/null && [ "$quiet" -ge "$stall" ]; then
+			echo "$quiet" > "$R/$idx.stalled"
+			log "STALLED $name: no output, CPU time or I/O for $quiet s (IVM_TEST_STALL=$stall): killing it"
+			kill -TERM "$pid" 2>/dev/null           # timeout passes it on to the program's process group
+			sleep 10
+			kill -KILL -- "-$pid" 2>/dev/null
+			return 0
+		fi
+		sleep 5
+	done
+}
 run_program() { # idx name path
-	local idx=$1 name=$2 path=$S/$3 t0 t1 rc
+	local idx=$1 name=$2 path=$S/$3 t0 t1 rc tmo=$IVM_TEST_TIMEOUT wpid ppid_ pf=/tmp/prog-$1.pid
 	[ -x "$path" ] || chmod +x "$path" 2>/dev/null
+	[ "$tmo" -gt 0 ] 2>/dev/null || tmo=0
 	log "RUN  $name"
+	rm -f "$pf"
 	t0=$(date +%s%N)
-	if [ "$IVM_TEST_TIMEOUT" -gt 0 ] 2>/dev/null; then
-		(cd "$(dirname "$path")" && exec timeout -k 10 "$IVM_TEST_TIMEOUT" "$path") < /dev/null 2>&1 |
-			tee "$R/$idx.out" | while IFS= read -r l; do
-				case $l in not\ ok\ *) echo "ivm:   $l" ;; esac
-			done
-	else
-		(cd "$(dirname "$path")" && exec "$path") < /dev/null 2>&1 | tee "$R/$idx.out" |
-			while IFS= read -r l; do case $l in not\ ok\ *) echo "ivm:   $l" ;; esac; done
-	fi
-	rc=${PIPESTATUS[0]}
+	# timeout (also with 0 = no limit) puts the program into a process group of its own, led by timeout's pid
+	(cd "$(dirname "$path")" && sh -c 'echo $$ > "$0"; exec timeout -k 10 "$1" "$2"' "$pf" "$tmo" "$path"
+	 echo $? > "/tmp/prog-$idx.rc") < /dev/null 2>&1 | tee "$R/$idx.out" | while IFS= read -r l; do
+		case $l in not\ ok\ *) echo "ivm:   $l" ;; esac
+	done &
+	ppid_=$!
+	watch_program "$idx" "$name" "$pf" &
+	wpid=$!
+	wait "$ppid_"
 	t1=$(date +%s%N)
-	echo "$rc $(( (t1 - t0) / 1000000 ))" > "$R/$idx.rc"
-	log "DONE $name: exit $rc in $(( (t1 - t0) / 1000000 )) ms; $(grep -cE '^ok [0-9]+' "$R/$idx.out") ok ($(grep -ciE '^ok [0-9]+ .*# *skip' "$R/$idx.out") skipped), $(grep -cE '^not ok [0-9]+' "$R/$idx.out") not ok"
+	rc=$(cat "/tmp/prog-$idx.rc" 2>/dev/null)
+	kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+	echo "${rc:-255} $(( (t1 - t0) / 1000000 ))" > "$R/$idx.rc"
+	log "DONE $name: exit ${rc:-?} in $(( (t1 - t0) / 1000000 )) ms; $(grep -cE '^ok [0-9]+' "$R/$idx.out") ok ($(grep -ciE '^ok [0-9]+ .*# *skip' "$R/$idx.out") skipped), $(grep -cE '^not ok [0-9]+' "$R/$idx.out") not ok"
 }
 
 case $IVM_MODE in
@@ -163,8 +209,15 @@ check)
 demo|bench)
 	log "running $IVM_PROGRAM"
 	t0=$(date +%s%N)
-	(cd "$(dirname "$S/$IVM_PROGRAM")" && exec "$S/$IVM_PROGRAM") < /dev/null 2>&1 | tee "$R/program.out"
-	rc=${PIPESTATUS[0]}
+	# judged by the same watchdog as the test programs (a stalled demo or bench is killed, a slow one is not)
+	(cd "$(dirname "$S/$IVM_PROGRAM")" && sh -c 'echo $$ > "$0"; exec timeout -k 10 0 "$1"' /tmp/program.pid \
+		"$S/$IVM_PROGRAM"; echo $? > /tmp/program.rc) < /dev/null 2>&1 | tee "$R/program.out" &
+	ppid_=$!
+	watch_program program "$IVM_PROGRAM" /tmp/program.pid &
+	wpid=$!
+	wait "$ppid_"
+	rc=$(cat /tmp/program.rc 2>/dev/null); rc=${rc:-255}
+	kill "$wpid" 2>/dev/null
 	echo "$rc $(( ($(date +%s%N) - t0) / 1000000 ))" > "$R/program.rc"
 	log "$IVM_PROGRAM exited with status $rc"
 	;;
