@@ -15,7 +15,7 @@ if [ -n "$missing" ] || [ -n "${IVM_FORCE_HOST_DEPS:-}" ]; then
 	[ "$(id -u)" = 0 ] || die "need root to install host packages:$missing"
 	step "host: apt-get update + install${missing:- $pkgs}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	apt-get update -qq || warn "apt-get update failed: installing from the package lists at hand"
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends ${missing:-$pkgs} > /dev/null
 fi
