@@ -374,9 +374,12 @@ static void explain(char *buf, size_t len)
 		char name[96];
 		long long idle = (now - order[i]->last) / 1000;
 
-		if (i == 0)
+		if (i == 0 && now - order[i]->last >= e2e_stall_ms())
 			o += snprintf(buf + o, len - o, "%s: no I/O, no CPU time and no migration progress for %lld s",
 				      who(order[i], name, sizeof(name)), idle);
+		else if (i == 0)
+			o += snprintf(buf + o, len - o, "%s: last progress (%s) %lld s ago",
+				      who(order[i], name, sizeof(name)), order[i]->last_what, idle);
 		else
 			o += snprintf(buf + o, len - o, "; %s: last progress (%s) %lld s ago",
 				      who(order[i], name, sizeof(name)), order[i]->last_what, idle);
@@ -410,6 +413,15 @@ int wait_check(struct e2e_wait *w)
 	if (w->gave_up)
 		return -1;
 	if (e2e_aborting()) {
+		static bool told;
+
+		/* the watchdog is a backstop: say whether the QEMUs were still moving */
+		if (e2e_aborting() == 2 && !told) {
+			told = true;
+			snprintf(why, sizeof(why), "%s: the watchdog (E2E_TIMEOUT=%u s) ended this wait",
+				 w->what, e2e_watchdog_s());
+			prog_report(why);
+		}
 		w->gave_up = true;
 		return -1;
 	}
