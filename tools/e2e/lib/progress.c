@@ -349,6 +349,11 @@ static const char *who(const struct prog *p, char *buf, size_t len)
 	return buf;
 }
 
+static int rank(const struct prog *p)
+{
+	return p->state == 'T' || p->state == 't' ? 0 : p->state == 'D' ? 1 : 2;
+}
+
 /* "destination QEMU (pid N): no I/O and no migration progress for 60 s; source ...: last progress 58 s ago" */
 static void explain(char *buf, size_t len)
 {
@@ -360,10 +365,17 @@ static void explain(char *buf, size_t len)
 	for (i = 0; i < PROG_MAX; i++)
 		if (g_prog[i].pid > 0)
 			order[n++] = &g_prog[i];
-	/* the one that stalled first first */
+	/*
+	 * The likely culprit first: a stopped process, then one in uninterruptible
+	 * sleep (in the kernel: the driver?), then the one that stalled first.
+	 * (Which of two QEMUs stalled first cannot be told from the samples when
+	 * one blocks on the other: the source's writes stop the moment the
+	 * destination stops reading.)
+	 */
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
-			if (order[j]->last < order[i]->last) {
+			if (rank(order[j]) < rank(order[i]) ||
+			    (rank(order[j]) == rank(order[i]) && order[j]->last < order[i]->last)) {
 				const struct prog *t = order[i];
 
 				order[i] = order[j];
