@@ -102,6 +102,12 @@ scenario log-scan \
 	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*DMA-API: ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*page allocation failure: order:10|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*ivshmem-vfio-pci 0000:00:00\.0: ivm_warn: unexpected state' \
 	IVM_TEST_KMODS=warn IVM_TEST_KMOD_ARGS=report=dmaapi,pagealloc,drvwarn
 
+# 7. a stalled migration (tools/e2e, so built here; only the extra program runs): the destination QEMU is stopped
+#    while the device state moves; the e2e program must give up within its stall time naming it, and clean up
+scenario e2e-stall \
+	'^FAIL  extra/e2e_stall.sh: stalled_migration_fails  -- \[src\] (QMP query-migrate|migration: waiting for [a-z|]+): gave up after [0-9]+ s without progress: destination QEMU \(pid [0-9]+, stopped\): no I/O, no CPU time and no migration progress for [0-9]+ s; source QEMU \(pid [0-9]+[^)]*\): last progress|||^PASS  extra/e2e_stall.sh: destination_stopped_while_device_state_moves  \(destination QEMU \(pid [0-9]+\) stopped after writing [0-9]+ MiB|||^PASS  extra/e2e_stall.sh: gave_up_within_stall_time  \(reported [0-9]+ s after the SIGSTOP \(E2E_STALL=20|||^PASS  extra/e2e_stall.sh: qemus_cleaned_up' \
+	EXTRA_TESTS="$(extra e2e-stall e2e_stall.sh)" IVM_NO_E2E= IVM_ONLY='^extra/'
+
 if [ ${#FAILED[@]} -gt 0 ]; then
 	echo "---- harness self-test failures"
 	for f in "${FAILED[@]}"; do echo "  $f"; done

@@ -26,11 +26,11 @@ int main(void)
 		t_end(c.src_bdf[0] && c.dst_bdf[0] && !case_setup(&x, &c), true);
 	if (t_begin("migration_in_flight")) {
 		ok = !mig_start(&x.src, x.uri) &&
-		     !mig_wait(&x.src, "active", 30000, &x.res);
+		     !mig_wait(&x.src, "active", &x.res);
 		if (ok) {
 			/* let it send a first pass of RAM */
 			vmt_sleep_ms(500);
-			ok = !mig_wait(&x.src, "active", 1000, &x.res);
+			ok = !mig_wait(&x.src, "active", &x.res);
 			mig_print("[src] while held", &x.res);
 		}
 		if (!ok)
@@ -51,7 +51,7 @@ int main(void)
 			     !l2_scribble(&x.src, 0, &x.img[0], 2, 6) &&
 			     /* the same three qwords rewritten again and again */
 			     !l2_write(&x.src, 0, &x.img[0], hot + 8, &v, 8) &&
-			     !mig_wait(&x.src, "active", 1000, &x.res);
+			     !mig_wait(&x.src, "active", &x.res);
 			vmt_sleep_ms(100);
 		}
 		if (ok) {
@@ -66,7 +66,7 @@ int main(void)
 	}
 	if (t_begin("migrate_completed")) {
 		/* let it converge now */
-		ok = !mig_set_fast(&x.src) && !mig_wait(&x.src, NULL, 120000, &x.res);
+		ok = !mig_set_fast(&x.src) && !mig_wait(&x.src, NULL, &x.res);
 		if (ok) {
 			mig_print("[src] migration", &x.res);
 			ok = !strcmp(x.res.status, "completed");

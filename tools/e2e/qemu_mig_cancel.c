@@ -23,8 +23,8 @@ static int source_intact(struct mig_ctx *x)
 /* The destination of a cancelled migration fails its load and exits. */
 static void dst_gone(struct mig_ctx *x)
 {
-	if (!qemu_exited(&x->dst, 30000))
-		diag("[dst] still running 30 s after the cancel");
+	if (!qemu_wait_exit(&x->dst, "destination exit after the cancel"))
+		diag("[dst] still running after the cancel");
 	else
 		diag("[dst] exited after the cancel, as expected");
 	qemu_stop(&x->dst);
@@ -43,12 +43,12 @@ int main(void)
 	if (t_begin("setup"))
 		t_end(c.src_bdf[0] && c.dst_bdf[0] && !case_setup(&x, &c), true);
 	if (t_begin("cancel_while_sending_ram")) {
-		ok = !mig_start(&x.src, x.uri) && !mig_wait(&x.src, "active", 30000, &x.res);
+		ok = !mig_start(&x.src, x.uri) && !mig_wait(&x.src, "active", &x.res);
 		if (ok) {
 			vmt_sleep_ms(300);
 			mig_print("[src] before the cancel", &x.res);
 			ok = !qmp_ok(&x.src, "{\"execute\":\"migrate_cancel\"}") &&
-			     !mig_wait(&x.src, "cancelled", 30000, &x.res);
+			     !mig_wait(&x.src, "cancelled", &x.res);
 		}
 		if (!ok)
 			case_dump(&x, "cancel while active failed");
@@ -61,7 +61,7 @@ int main(void)
 		ok = !case_start_dst(&x, c.dst_bdf) &&
 		     !mig_set_caps(&x.src, "[{\"capability\":\"pause-before-switchover\",\"state\":true}]") &&
 		     !mig_set_fast(&x.src) && !mig_start(&x.src, x.uri) &&
-		     !mig_wait(&x.src, "pre-switchover", 60000, &x.res);
+		     !mig_wait(&x.src, "pre-switchover", &x.res);
 		if (ok) {
 			/* paused before the device state moves: the VM and the device are stopped */
 			qmp_status(&x.src, st, sizeof(st));
@@ -71,7 +71,7 @@ int main(void)
 			if (!ok)
 				diag("expected runstate finish-migrate and device stop");
 			ok = !qmp_ok(&x.src, "{\"execute\":\"migrate_cancel\"}") &&
-			     !mig_wait(&x.src, "cancelled", 30000, &x.res) && ok;
+			     !mig_wait(&x.src, "cancelled", &x.res) && ok;
 		}
 		if (!ok)
 			case_dump(&x, "cancel at switchover failed");
@@ -82,7 +82,7 @@ int main(void)
 		t_end(!source_intact(&x), true);
 	if (t_begin("migrate_again_completed")) {
 		ok = !mig_set_caps(&x.src, "[{\"capability\":\"pause-before-switchover\",\"state\":false}]") &&
-		     !case_start_dst(&x, c.dst_bdf) && !case_migrate(&x, 120000);
+		     !case_start_dst(&x, c.dst_bdf) && !case_migrate(&x);
 		t_end(ok, true);
 	}
 	if (t_begin("destination_running_source_stopped"))

@@ -58,7 +58,7 @@ int main(void)
 		} else if (!r) {
 			case_dump(&x, "no answer to migrate");
 			t_end(false, false);
-		} else if (mig_wait(&x.src, NULL, 120000, &x.res)) {
+		} else if (mig_wait(&x.src, NULL, &x.res)) {
 			case_dump(&x, "migration did not end");
 			t_end(false, false);
 		} else {

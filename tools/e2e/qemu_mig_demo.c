@@ -82,7 +82,7 @@ int main(void)
 	    x.regs[0].intrstatus);
 
 	say("migrating over a unix socket (bandwidth held low for a moment, so we can watch) ...");
-	if (mig_start(&x.src, x.uri) || mig_wait(&x.src, "active", 30000, &x.res)) {
+	if (mig_start(&x.src, x.uri) || mig_wait(&x.src, "active", &x.res)) {
 		case_dump(&x, "migration did not start");
 		goto out;
 	}
@@ -90,14 +90,14 @@ int main(void)
 		/* the guest keeps working during the migration */
 		counter++;
 		if (l2_write(&x.src, 0, &x.img[0], 0, &counter, 8) ||
-		    mig_wait(&x.src, "active", 2000, &x.res))
+		    mig_wait(&x.src, "active", &x.res))
 			break;
 		say("  migration %s, %s of RAM sent; the guest keeps writing: counter = %llu", x.res.status,
 		    kib(x.res.ram_bytes, b1), (unsigned long long)counter);
 		vmt_sleep_ms(300);
 	}
 	say("letting it converge: the VM stops, the device state moves (STOP_COPY -> RESUMING) ...");
-	if (mig_set_fast(&x.src) || mig_wait(&x.src, NULL, 240000, &x.res) ||
+	if (mig_set_fast(&x.src) || mig_wait(&x.src, NULL, &x.res) ||
 	    strcmp(x.res.status, "completed")) {
 		case_dump(&x, "migration did not complete");
 		goto out;

@@ -30,7 +30,7 @@ int main(void)
 		t_end(ok, true);
 	}
 	if (t_begin("migrate_completed"))
-		t_end(!case_migrate(&x, 120000), true);
+		t_end(!case_migrate(&x), true);
 	if (t_begin("destination_running"))
 		t_end(!case_dst_running(&x), false);
 	if (t_begin("source_stopped"))

@@ -35,7 +35,7 @@ int main(void)
 		t_end(ok, true);
 	}
 	if (t_begin("migration_fails")) {
-		ok = !mig_start(&x.src, x.uri) && !mig_wait(&x.src, NULL, 120000, &x.res);
+		ok = !mig_start(&x.src, x.uri) && !mig_wait(&x.src, NULL, &x.res);
 		if (ok) {
 			mig_print("[src] migration", &x.res);
 			ok = !strcmp(x.res.status, "failed");
@@ -46,7 +46,7 @@ int main(void)
 	}
 	if (t_begin("clear_error")) {
 		/* the destination names the device and the reason; the kernel log says which field */
-		bool dst_exit = qemu_exited(&x.dst, 30000);
+		bool dst_exit = qemu_wait_exit(&x.dst, "destination exit after the failed load");
 
 		qemu_dump(&x.dst, "destination of the mismatched migration");
 		ok = dst_exit && x.dst.exited && WIFEXITED(x.dst.wstatus) && WEXITSTATUS(x.dst.wstatus);
@@ -73,7 +73,7 @@ int main(void)
 		t_end(ok, false);
 	}
 	if (t_begin("source_migrates_to_matching_device")) {
-		ok = !case_start_dst(&x, good) && !case_migrate(&x, 120000) && !case_dst_running(&x);
+		ok = !case_start_dst(&x, good) && !case_migrate(&x) && !case_dst_running(&x);
 		t_end(ok, true);
 	}
 	if (t_begin("matching_destination_state"))

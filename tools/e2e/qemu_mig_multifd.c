@@ -92,7 +92,7 @@ int main(void)
 		t_end(ok, true);
 	}
 	if (t_begin("migrate_completed"))
-		t_end(!case_migrate(&x, 120000), true);
+		t_end(!case_migrate(&x), true);
 	if (t_begin("multifd_device_state_used")) {
 		ok = qemu_log_has(&x.src, "vfio_save_complete_precopy_thread_start") &&
 		     qemu_log_has(&x.dst, "vfio_load_bufs_thread_start");
@@ -119,7 +119,7 @@ int main(void)
 			qemu_dump(&x.src, "source of the migration that lost a packet");
 			tries++;
 			case_teardown(&x);
-			ok = !case_setup(&x, &c) && !case_migrate(&x, 120000) && !case_dst_running(&x);
+			ok = !case_setup(&x, &c) && !case_migrate(&x) && !case_dst_running(&x);
 		}
 		if (!ok && idx >= 0) {
 			/* the same QEMU bug twice in a row: nothing about the driver can be checked */

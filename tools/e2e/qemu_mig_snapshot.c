@@ -32,7 +32,7 @@ int main(void)
 	if (t_begin("save_to_file")) {
 		snprintf(path, sizeof(path), "%s/snapshot.mig", e2e_dir());
 		snprintf(x.uri, sizeof(x.uri), "file:%s", path);
-		ok = !case_migrate(&x, 120000);
+		ok = !case_migrate(&x);
 		if (ok && !stat(path, &sb)) {
 			diag("%s: %lld bytes", path, (long long)sb.st_size);
 			ok = (uint64_t)sb.st_size > x.img[0].size;

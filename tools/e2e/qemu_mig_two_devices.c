@@ -24,7 +24,7 @@ int main(void)
 		t_end(c.src_bdf[0] && c.dst_bdf[0] && c.src_bdf[1] && c.dst_bdf[1] &&
 		      !case_setup(&x, &c), true);
 	if (t_begin("migrate_completed")) {
-		ok = !case_migrate(&x, 240000);
+		ok = !case_migrate(&x);
 		if (ok && x.res.vfio_bytes >= 0 &&
 		    (unsigned long long)x.res.vfio_bytes < x.img[0].size + x.img[1].size) {
 			diag("only %lld bytes of VFIO device state for %llu bytes of BAR2", x.res.vfio_bytes,

@@ -29,9 +29,7 @@
 #include "vmt_util.h"
 
 #define QEMU_BIN	"qemu-system-x86_64"
-#define QMP_TIMEOUT_MS	60000
-#define QT_TIMEOUT_MS	60000
-#define START_TIMEOUT_MS 90000
+#define GUEST_RAM	(32 * E2E_MiB)	/* -m 32M */
 
 /* ---- KTAP -------------------------------------------------------------------- */
 
@@ -137,7 +135,12 @@ int t_exit(void)
 
 static char g_dir[256];
 static pid_t g_children[16];
-static volatile sig_atomic_t g_abort;
+static volatile sig_atomic_t g_abort;	/* 1: signal, 2: watchdog */
+
+int e2e_aborting(void)
+{
+	return g_abort;
+}
 
 long long now_ms(void)
 {
@@ -200,7 +203,7 @@ static void on_signal(int sig)
 	static const char msg_alarm[] = "# e2e watchdog: E2E_TIMEOUT reached, killing the L2 QEMUs\n";
 	static const char msg_term[] = "# e2e: terminated by a signal, killing the L2 QEMUs\n";
 
-	g_abort = 1;
+	g_abort = sig == SIGALRM ? 2 : 1;
 	kill_children();
 	if (sig == SIGALRM) {
 		ssize_t r = write(1, msg_alarm, sizeof(msg_alarm) - 1);
@@ -260,8 +263,7 @@ void e2e_init(const char *prog, int nplan)
 {
 	static uint8_t fw[65536];
 	char path[512];
-	unsigned int t = 270;
-	const char *s;
+	unsigned int t = e2e_watchdog_s();
 
 	g_prog = prog;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -270,9 +272,6 @@ void e2e_init(const char *prog, int nplan)
 	signal(SIGINT, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGALRM, on_signal);
-	s = getenv("E2E_TIMEOUT");
-	if (s && atoi(s) > 0)
-		t = atoi(s);
 	alarm(t);
 
 	snprintf(g_dir, sizeof(g_dir), "/tmp/e2e-%s-XXXXXX", prog);
@@ -299,6 +298,8 @@ void e2e_init(const char *prog, int nplan)
 	g_seed = vmt_seed();
 	diag("%s: seed 0x%llx (VMT_SEED=0x%llx replays it), work dir %s, watchdog %u s",
 	     prog, (unsigned long long)g_seed, (unsigned long long)g_seed, g_dir, t);
+	diag("waits give up after %lld s without progress of any QEMU (E2E_STALL), or after %lld s + %lld ms per MiB at stake",
+	     e2e_stall_ms() / 1000, e2e_limit_ms(0) / 1000, e2e_limit_ms(E2E_MiB) - e2e_limit_ms(0));
 	kmsg_mark();
 }
 
@@ -334,9 +335,9 @@ uint64_t e2e_env_size(const char *name)
 static char *run_capture(char *const argv[])
 {
 	char path[512];
+	struct e2e_wait w;
 	pid_t pid;
 	int fd, st;
-	long long t0 = now_ms();
 
 	snprintf(path, sizeof(path), "%s/cmd.out", g_dir);
 	pid = fork();
@@ -355,14 +356,18 @@ static char *run_capture(char *const argv[])
 		_exit(127);
 	}
 	child_add(pid);
+	/* a probe that computes is progressing; one that sleeps forever is not */
+	prog_watch(pid, argv[0]);
+	wait_begin(&w, NULL, argv[0]);
 	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (now_ms() - t0 > 60000 || g_abort) {
+		if (wait_check(&w)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			break;
 		}
 		vmt_sleep_ms(20);
 	}
+	prog_unwatch(pid);
 	child_del(pid);
 	return read_file(path, 0);
 }
@@ -663,19 +668,24 @@ int l1_check(const char *bdf, const struct e2e_image *img)
 
 /* ---- line I/O on the QMP and qtest sockets ---------------------------------------------- */
 
-static int write_all(int fd, const char *s, size_t len, int timeout_ms)
+/*
+ * Sends all of @s to @fd, waiting while @w allows it (w == NULL: for at most
+ * 2 s, for cleanup only); 0 or -1.  @sent counts the bytes.
+ */
+static int write_all(int fd, const char *s, size_t len, struct e2e_wait *w, size_t *sent)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = now_ms() + 2000;
 
 	while (len) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		ssize_t n;
-		long long left = end - now_ms();
 
-		if (left <= 0 || g_abort)
+		if (w ? wait_check(w) : now_ms() >= end || g_abort)
 			return -1;
-		if (poll(&p, 1, left > 1000 ? 1000 : left) < 0 && errno != EINTR)
+		if (poll(&p, 1, 200) < 0 && errno != EINTR)
 			return -1;
+		if (!(p.revents & (POLLOUT | POLLHUP | POLLERR)))
+			continue;
 		n = write(fd, s, len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -684,15 +694,21 @@ static int write_all(int fd, const char *s, size_t len, int timeout_ms)
 		}
 		s += n;
 		len -= n;
+		if (sent)
+			*sent += n;
+		wait_rx(w);	/* it took some: progress of this exchange */
 	}
 	return 0;
 }
 
-/* Returns a malloc'd line without its line end, or NULL on EOF/timeout/abort. */
-static char *read_line(int fd, struct e2e_lbuf *lb, int timeout_ms)
+/*
+ * Returns a malloc'd line without its line end, or NULL on EOF, abort, or
+ * when @w gives up (w == NULL: when @until, a now_ms() time, has passed).
+ * @recvd counts the bytes.
+ */
+static char *read_line(int fd, struct e2e_lbuf *lb, struct e2e_wait *w, long long until,
+		       size_t *recvd)
 {
-	long long end = now_ms() + timeout_ms;
-
 	for (;;) {
 		char *nl = lb->len ? memchr(lb->b, '\n', lb->len) : NULL;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -713,10 +729,20 @@ static char *read_line(int fd, struct e2e_lbuf *lb, int timeout_ms)
 			lb->len -= l + 1;
 			return line;
 		}
-		left = end - now_ms();
-		if (left <= 0 || g_abort || fd < 0)
+		if (g_abort || fd < 0)
 			return NULL;
-		if (poll(&p, 1, left > 1000 ? 1000 : left) < 0 && errno != EINTR)
+		if (w) {
+			if (wait_check(w))
+				return NULL;
+			left = 200;
+		} else {
+			left = until - now_ms();
+			if (left <= 0)
+				return NULL;
+			if (left > 200)
+				left = 200;
+		}
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
 			return NULL;
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
@@ -735,6 +761,9 @@ static char *read_line(int fd, struct e2e_lbuf *lb, int timeout_ms)
 			return NULL;
 		}
 		lb->len += n;
+		if (recvd)
+			*recvd += n;
+		wait_rx(w);
 	}
 }
 
@@ -769,6 +798,7 @@ bool qemu_exited(struct e2e_qemu *q, int wait_ms)
 		if (r == q->pid) {
 			q->exited = true;
 			child_del(q->pid);
+			prog_unwatch(q->pid);
 			return true;
 		}
 		if (now_ms() >= end)
@@ -790,10 +820,26 @@ static void add_event(struct e2e_qemu *q, const char *line)
 	q->events[q->events_len] = 0;
 }
 
-static char *qmp_read(struct e2e_qemu *q, int timeout_ms)
+bool qemu_wait_exit(struct e2e_qemu *q, const char *what)
+{
+	struct e2e_wait w;
+	bool ret;
+
+	if (qemu_exited(q, 0))
+		return true;
+	wait_begin(&w, q, what);
+	while (!(ret = qemu_exited(q, 0)) && !wait_check(&w))
+		vmt_sleep_ms(50);
+	return ret;
+}
+
+static char *qmp_read(struct e2e_qemu *q, struct e2e_wait *w, long long until)
 {
 	for (;;) {
-		char *l = read_line(q->qmp, &q->qmp_in, timeout_ms);
+		size_t r0 = q->qmp_recvd;
+		char *l = read_line(q->qmp, &q->qmp_in, w, until, &q->qmp_recvd);
+
+		prog_ours(q->pid, 0, q->qmp_recvd - r0);
 
 		if (!l)
 			return NULL;
@@ -806,9 +852,17 @@ static char *qmp_read(struct e2e_qemu *q, int timeout_ms)
 	}
 }
 
-static const char *qmp_v(struct e2e_qemu *q, int timeout_ms, const char *fmt, va_list ap)
+/*
+ * One QMP exchange.  An unanswered command keeps waiting while its QEMU lives
+ * and some QEMU progresses (the source of a stop-copy holds its big lock and
+ * answers nothing until the device state has moved).
+ */
+static const char *qmp_v(struct e2e_qemu *q, const char *fmt, va_list ap)
 {
-	char cmd[8192];
+	size_t s0 = q->qmp_sent;
+	struct e2e_wait w;
+	char cmd[8192], what[64];
+	const char *ex;
 	int n;
 
 	free(q->reply);
@@ -818,9 +872,14 @@ static const char *qmp_v(struct e2e_qemu *q, int timeout_ms, const char *fmt, va
 	n = vsnprintf(cmd, sizeof(cmd) - 2, fmt, ap);
 	cmd[n] = '\n';
 	cmd[n + 1] = 0;
-	if (!write_all(q->qmp, cmd, n + 1, timeout_ms))
-		q->reply = qmp_read(q, timeout_ms);
-	if (!q->reply && !qemu_exited(q, 0)) {
+	ex = strstr(cmd, "\"execute\":\"");
+	snprintf(what, sizeof(what), "QMP %.*s", ex ? (int)strcspn(ex + 11, "\"") : 20,
+		 ex ? ex + 11 : cmd);
+	wait_begin(&w, q, what);
+	if (!write_all(q->qmp, cmd, n + 1, &w, &q->qmp_sent))
+		q->reply = qmp_read(q, &w, 0);
+	prog_ours(q->pid, q->qmp_sent - s0, 0);	/* (what it answered: qmp_read) */
+	if (!q->reply && !qemu_exited(q, 200)) {
 		q->hung = true;
 		qemu_dump(q, "QMP command unanswered");
 	}
@@ -833,7 +892,7 @@ const char *qmp(struct e2e_qemu *q, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	r = qmp_v(q, QMP_TIMEOUT_MS, fmt, ap);
+	r = qmp_v(q, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -848,7 +907,7 @@ int qmp_ok(struct e2e_qemu *q, const char *fmt, ...)
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	va_start(ap, fmt);
-	r = qmp_v(q, QMP_TIMEOUT_MS, fmt, ap);
+	r = qmp_v(q, fmt, ap);
 	va_end(ap);
 	if (r && strstr(r, "\"return\"") == r + 1)
 		return 0;
@@ -862,7 +921,13 @@ void qmp_events(struct e2e_qemu *q, int ms)
 
 	if (q->qmp < 0)
 		return;
-	while ((l = read_line(q->qmp, &q->qmp_in, ms))) {
+	for (;;) {
+		size_t r0 = q->qmp_recvd;
+
+		l = read_line(q->qmp, &q->qmp_in, NULL, now_ms() + ms, &q->qmp_recvd);
+		prog_ours(q->pid, 0, q->qmp_recvd - r0);
+		if (!l)
+			break;
 		if (strstr(l, "\"event\""))
 			add_event(q, l);
 		free(l);
@@ -918,17 +983,19 @@ int qmp_status(struct e2e_qemu *q, char *buf, size_t len)
 	return 0;
 }
 
-int qmp_wait_status(struct e2e_qemu *q, const char *want, int timeout_ms)
+int qmp_wait_status(struct e2e_qemu *q, const char *want)
 {
-	long long end = now_ms() + timeout_ms;
-	char st[64] = "";
+	char st[64] = "", what[96];
+	struct e2e_wait w;
 
-	while (now_ms() < end && !g_abort) {
+	snprintf(what, sizeof(what), "waiting for runstate %s", want);
+	wait_begin(&w, q, what);
+	while (!wait_check(&w)) {
 		if (qmp_status(q, st, sizeof(st)))
 			break;
 		if (!strcmp(st, want))
 			return 0;
-		vmt_sleep_ms(50);
+		vmt_sleep_ms(100);
 	}
 	diag("[%s] runstate is '%s', expected '%s'", q->name, st[0] ? st : "(no answer)", want);
 	return -1;
@@ -977,10 +1044,19 @@ const char *qt(struct e2e_qemu *q, const char *fmt, ...)
 		return NULL;
 	}
 	cmd[n] = '\n';
-	if (!write_all(q->qt, cmd, n + 1, QT_TIMEOUT_MS))
-		q->qt_reply = read_line(q->qt, &q->qt_in, QT_TIMEOUT_MS);
+	{
+		size_t s0 = q->qt_sent, r0 = q->qt_recvd;
+		struct e2e_wait w;
+		char what[64];
+
+		snprintf(what, sizeof(what), "qtest %.*s", (int)strcspn(cmd, " \n"), cmd);
+		wait_begin(&w, q, what);
+		if (!write_all(q->qt, cmd, n + 1, &w, &q->qt_sent))
+			q->qt_reply = read_line(q->qt, &q->qt_in, &w, 0, &q->qt_recvd);
+		prog_ours(q->pid, q->qt_sent - s0, q->qt_recvd - r0);
+	}
 	if (!q->qt_reply && !qemu_exited(q, 200)) {
-		diag("[%s] qtest '%.*s': no answer within %d s", q->name, n, cmd, QT_TIMEOUT_MS / 1000);
+		diag("[%s] qtest '%.*s': no answer", q->name, n, cmd);
 		q->hung = true;
 		qemu_dump(q, "qtest command unanswered");
 	} else if (!q->qt_reply)
@@ -1144,14 +1220,24 @@ int qt_write(struct e2e_qemu *q, uint64_t addr, const void *buf, size_t len)
 		int h = sprintf(cmd, "b64write 0x%llx 0x%zx ", (unsigned long long)(addr + off), n);
 		size_t l = h + b64_encode((const uint8_t *)buf + off, n, cmd + h);
 
+		size_t s0 = q->qt_sent, r0 = q->qt_recvd;
+		struct e2e_wait w;
+
 		cmd[l++] = '\n';
 		free(q->qt_reply);
 		q->qt_reply = NULL;
-		if (q->qt < 0 || q->hung || write_all(q->qt, cmd, l, QT_TIMEOUT_MS)) {
+		wait_begin(&w, q, "qtest b64write");
+		if (q->qt < 0 || q->hung || write_all(q->qt, cmd, l, &w, &q->qt_sent)) {
+			prog_ours(q->pid, q->qt_sent - s0, 0);
 			ret = -1;
 			break;
 		}
-		q->qt_reply = read_line(q->qt, &q->qt_in, QT_TIMEOUT_MS);
+		q->qt_reply = read_line(q->qt, &q->qt_in, &w, 0, &q->qt_recvd);
+		prog_ours(q->pid, q->qt_sent - s0, q->qt_recvd - r0);
+		if (!q->qt_reply && !qemu_exited(q, 200)) {
+			q->hung = true;
+			qemu_dump(q, "qtest command unanswered");
+		}
 		if (!q->qt_reply || strcmp(q->qt_reply, "OK")) {
 			diag("[%s] qtest b64write of %zu bytes at 0x%llx => %s", q->name, n,
 			     (unsigned long long)(addr + off), q->qt_reply ? q->qt_reply : "(no answer)");
@@ -1162,9 +1248,29 @@ int qt_write(struct e2e_qemu *q, uint64_t addr, const void *buf, size_t len)
 	return ret;
 }
 
-static int connect_wait(struct e2e_qemu *q, const char *path, long long end)
+/* BAR2 size of a PCI device from sysfs, 0 if unknown */
+static uint64_t bar2_size(const char *bdf)
 {
-	while (now_ms() < end && !g_abort) {
+	unsigned long long start, end, flags;
+	char path[256], line[256];
+	uint64_t size = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	for (i = 0; i <= 2 && fgets(line, sizeof(line), f); i++)
+		if (i == 2 && sscanf(line, "%llx %llx %llx", &start, &end, &flags) == 3 && end > start)
+			size = end - start + 1;
+	fclose(f);
+	return size;
+}
+
+static int connect_wait(struct e2e_qemu *q, const char *path, struct e2e_wait *w)
+{
+	while (!wait_check(w)) {
 		int fd = unix_connect(path);
 
 		if (fd >= 0)
@@ -1180,7 +1286,8 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 {
 	char devarg[E2E_MAX_DEVS][512], qmparg[600], qtarg[600], fw[300];
 	const char *argv[64];
-	long long t0 = now_ms(), end = t0 + START_TIMEOUT_MS;
+	long long t0 = now_ms();
+	struct e2e_wait w;
 	char *greeting;
 	int argc = 0, i;
 	pid_t pid;
@@ -1195,6 +1302,9 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	unlink(q->qmp_path);
 	unlink(q->qt_path);
 	q->ndev = vm->ndev;
+	q->state_bytes = GUEST_RAM;
+	for (i = 0; i < vm->ndev; i++)
+		q->state_bytes += bar2_size(vm->bdf[i]);
 
 	argv[argc++] = QEMU_BIN;
 	argv[argc++] = "-accel";
@@ -1268,16 +1378,19 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	}
 	q->pid = pid;
 	child_add(pid);
+	/* starting: no I/O to speak of, but a start-up that computes is progressing */
+	prog_watch(pid, name);
+	wait_begin(&w, q, "start-up");
 
-	q->qmp = connect_wait(q, q->qmp_path, end);
+	q->qmp = connect_wait(q, q->qmp_path, &w);
 	if (q->qmp >= 0)
-		q->qt = connect_wait(q, q->qt_path, end);
+		q->qt = connect_wait(q, q->qt_path, &w);
 	if (q->qmp < 0 || q->qt < 0) {
 		qemu_dump(q, "did not open its QMP/qtest sockets");
 		qemu_stop(q);
 		return -1;
 	}
-	greeting = qmp_read(q, end - now_ms());
+	greeting = qmp_read(q, &w, 0);
 	if (!greeting || !strstr(greeting, "\"QMP\"")) {
 		free(greeting);
 		qemu_dump(q, "sent no QMP greeting");
@@ -1294,14 +1407,45 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	return 0;
 }
 
+/* /proc/<pid>/stat state letter, or 0 */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Cleanup, not a verdict: a QEMU that does not quit in a grace period is killed. */
 void qemu_stop(struct e2e_qemu *q)
 {
 	if (q->pid > 0 && !qemu_exited(q, 0)) {
-		if (q->qmp >= 0) {
+		char st = proc_state(q->pid);
+
+		if (st == 'T' || st == 't') {
+			/* stopped (SIGSTOP, a debugger): it cannot quit */
+			diag("[%s] QEMU (pid %d) is stopped: killing it", q->name, (int)q->pid);
+			kill(q->pid, SIGKILL);
+			kill(q->pid, SIGCONT);
+		} else if (q->qmp >= 0 && !q->hung) {
 			char cmd[] = "{\"execute\":\"quit\"}\n";
 
-			if (!write_all(q->qmp, cmd, sizeof(cmd) - 1, 2000))
+			if (!write_all(q->qmp, cmd, sizeof(cmd) - 1, NULL, NULL))
 				qmp_events(q, 500);
+		} else if (q->hung) {
+			diag("[%s] QEMU (pid %d) stalled earlier: killing it", q->name, (int)q->pid);
+			kill(q->pid, SIGKILL);
 		}
 		if (!qemu_exited(q, 15000)) {
 			diag("[%s] did not quit within 15 s: killing it", q->name);
@@ -1633,16 +1777,41 @@ static bool word_in(const char *word, const char *list)
 	return false;
 }
 
-int mig_wait(struct e2e_qemu *q, const char *final, int timeout_ms, struct mig_result *r)
+/*
+ * What says that a migration moves: its state and the counters of data sent,
+ * still to send and dirty syncs (not the times or rates: they change anyway).
+ */
+static void mig_counters(const char *rep, char *buf, size_t len)
 {
-	long long end = now_ms() + timeout_ms;
+	static const char *const keys[] = { "transferred", "remaining", "dirty-sync-count",
+					    "normal", "duplicate" };
+	const char *ram = strstr(rep, "\"ram\": {");
+	const char *v = strstr(rep, "\"vfio\": {");
+	long long x;
+	size_t o;
+	unsigned int i;
+
+	o = snprintf(buf, len, "%.40s", strstr(rep, "\"status\"") ? strstr(rep, "\"status\"") : "");
+	for (i = 0; ram && i < sizeof(keys) / sizeof(keys[0]) && o < len; i++)
+		if (json_int(ram, keys[i], &x))
+			o += snprintf(buf + o, len - o, " %lld", x);
+	if (v && o < len && json_int(v, "transferred", &x))
+		o += snprintf(buf + o, len - o, " vfio %lld", x);
+}
+
+int mig_wait(struct e2e_qemu *q, const char *final, struct mig_result *r)
+{
+	char what[128], sig[256], last_sig[256] = "";
 	const char *rep = NULL;
+	struct e2e_wait w;
 
 	if (!final)
 		final = "completed|failed|cancelled";
 	memset(r, 0, sizeof(*r));
 	r->downtime_ms = r->total_ms = r->setup_ms = r->vfio_bytes = r->ram_bytes = -1;
-	while (now_ms() < end && !g_abort) {
+	snprintf(what, sizeof(what), "migration: waiting for %s", final);
+	wait_begin(&w, q, what);
+	while (!wait_check(&w)) {
 		rep = qmp(q, "{\"execute\":\"query-migrate\"}");
 		if (!rep)
 			break;
@@ -1650,7 +1819,13 @@ int mig_wait(struct e2e_qemu *q, const char *final, int timeout_ms, struct mig_r
 		/* a final state ends the wait even when another one was wanted */
 		if (word_in(r->status, final) || word_in(r->status, "completed|failed|cancelled"))
 			break;
-		vmt_sleep_ms(50);
+		mig_counters(rep, sig, sizeof(sig));
+		if (strcmp(sig, last_sig)) {
+			if (last_sig[0])
+				prog_note(q->pid, "migration counters");
+			snprintf(last_sig, sizeof(last_sig), "%s", sig);
+		}
+		vmt_sleep_ms(100);
 	}
 	if (rep) {
 		const char *v = strstr(rep, "\"vfio\": {");
@@ -1666,8 +1841,8 @@ int mig_wait(struct e2e_qemu *q, const char *final, int timeout_ms, struct mig_r
 			json_int(ram, "transferred", &r->ram_bytes);
 	}
 	if (!rep || !word_in(r->status, final)) {
-		diag("[%s] migration status '%s', waited (up to %d ms) for %s", q->name,
-		     r->status[0] ? r->status : "(no answer)", timeout_ms, final);
+		diag("[%s] migration status '%s' after %lld s, waited for %s", q->name,
+		     r->status[0] ? r->status : "(no answer)", (now_ms() - w.t0) / 1000, final);
 		if (rep)
 			diag("[%s] last query-migrate: %.600s", q->name, rep);
 		return -1;

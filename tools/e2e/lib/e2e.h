@@ -11,10 +11,12 @@
  * migration.  From L1, devices that no L2 holds are filled and checked through
  * VFIO (tools/selftests/lib/vfio_dev.c).
  *
- * Every wait is bounded, every QEMU is killed when the program ends (also on
- * SIGTERM, a watchdog alarm or the death of this process: PR_SET_PDEATHSIG),
- * and the work directory is removed.  Output is KTAP; diagnostics start with
- * "# ".
+ * Every wait is judged by progress, not by the wall clock (progress.c): it
+ * gives up only when no QEMU has moved anything for the stall time, or when
+ * it exceeds a limit derived from the bytes at stake.  Every QEMU is killed
+ * when the program ends (also on SIGTERM, a watchdog alarm or the death of
+ * this process: PR_SET_PDEATHSIG), and the work directory is removed.  Output
+ * is KTAP; diagnostics start with "# ".
  */
 #ifndef E2E_H
 #define E2E_H
@@ -155,6 +157,8 @@ struct e2e_qemu {
 	int wstatus;
 	bool hung;		/* a command went unanswered: fail the next ones at once */
 	bool threads_dumped;
+	uint64_t state_bytes;	/* guest RAM + BAR2 of its devices: what a migration moves */
+	size_t qmp_sent, qmp_recvd, qt_sent, qt_recvd;	/* our conversation with it */
 };
 
 struct e2e_vm {
@@ -168,8 +172,10 @@ struct e2e_vm {
 int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm);
 /* QMP quit (or SIGKILL after a grace period); idempotent. */
 void qemu_stop(struct e2e_qemu *q);
-/* Has it exited?  Reaps it and records the status. */
+/* Has it exited (within @wait_ms, a short grace, not a verdict)?  Reaps it. */
 bool qemu_exited(struct e2e_qemu *q, int wait_ms);
+/* Waits until it exits, judged by progress; true if it exited, false if it stalled (diagnosed). */
+bool qemu_wait_exit(struct e2e_qemu *q, const char *what);
 /* Prints the tail of its output and its events as diagnostics. */
 void qemu_dump(struct e2e_qemu *q, const char *why);
 /* Does its output (stderr) contain @needle? */
@@ -183,8 +189,8 @@ int qmp_ok(struct e2e_qemu *q, const char *fmt, ...) __attribute__((format(print
 void qmp_events(struct e2e_qemu *q, int ms);
 /* runstate ("running", "postmigrate", ...) into buf; 0 or -1. */
 int qmp_status(struct e2e_qemu *q, char *buf, size_t len);
-/* Waits until the runstate is @want; 0 or -1 (diagnosed). */
-int qmp_wait_status(struct e2e_qemu *q, const char *want, int timeout_ms);
+/* Waits until the runstate is @want (judged by progress); 0 or -1 (diagnosed). */
+int qmp_wait_status(struct e2e_qemu *q, const char *want);
 /* Last VFIO_MIGRATION device-state of device @id ("ivs0"), or "" if none. */
 const char *qmp_dev_state(struct e2e_qemu *q, const char *id, char *buf, size_t len);
 
@@ -243,9 +249,11 @@ struct mig_result {
 /*
  * Polls query-migrate until the status is one of @final ("completed|failed|
  * cancelled" if NULL; matched as whole words) or a final state; 0 if a state
- * of @final was reached, -1 otherwise (diagnosed).
+ * of @final was reached, -1 otherwise (diagnosed).  Judged by progress: its
+ * counters (transferred, remaining, dirty syncs, VFIO bytes) and the I/O of
+ * every QEMU; see progress.c.
  */
-int mig_wait(struct e2e_qemu *q, const char *final, int timeout_ms, struct mig_result *r);
+int mig_wait(struct e2e_qemu *q, const char *final, struct mig_result *r);
 void mig_print(const char *what, const struct mig_result *r);
 
 /* Kernel log lines since e2e_init() (or since the last kmsg_mark()). */
@@ -259,6 +267,44 @@ bool kmsg_has_report(void);
 
 /* Milliseconds since an arbitrary point (monotonic). */
 long long now_ms(void);
+/* A signal or the watchdog ended the program: 1 (signal), 2 (watchdog), else 0. */
+int e2e_aborting(void);
+
+/* ---- waits: progress, not wall clock (progress.c) ------------------------------ */
+
+/*
+ * Every process this program starts (the L2 QEMUs, the QEMU probes) is
+ * watched: prog_watch() when it starts, prog_unwatch() when it is reaped.
+ * A wait gives up when NO watched process made progress for the stall time
+ * (E2E_STALL seconds, default 60 scaled by E2E_TIMEOUT / 270), or when it
+ * lasted longer than its limit, 60 s + 1 s per MiB of the waited-for QEMU's
+ * state_bytes (a minimum rate of 1 MiB/s; scaled by E2E_TIMEOUT / 270).
+ */
+void prog_watch(pid_t pid, const char *name);
+void prog_unwatch(pid_t pid);
+/* A QMP/qtest exchange with @pid: its I/O for it is not progress. */
+void prog_ours(pid_t pid, size_t sent, size_t received);
+/* Progress seen another way (e.g. migration counters). */
+void prog_note(pid_t pid, const char *what);
+/* Prints who made progress when (e.g. when the watchdog fired). */
+void prog_report(const char *why);
+long long e2e_stall_ms(void);
+long long e2e_limit_ms(uint64_t bytes);
+unsigned int e2e_watchdog_s(void);
+
+struct e2e_wait {
+	struct e2e_qemu *q;	/* the QEMU waited for (its state_bytes set the limit), or NULL */
+	long long t0, rx;	/* start; last bytes received for this wait */
+	long long limit_ms;
+	char what[96];
+	bool gave_up;
+};
+
+void wait_begin(struct e2e_wait *w, struct e2e_qemu *q, const char *what);
+/* Bytes for this wait arrived (part of a long reply): progress of this wait. */
+void wait_rx(struct e2e_wait *w);
+/* 0: go on waiting; -1: give up (stall or limit: diagnosed, naming who stalled). */
+int wait_check(struct e2e_wait *w);
 
 /* ---- one migration from a source VM to a destination VM (scenario.c) ---------- */
 
@@ -293,7 +339,7 @@ int case_setup(struct mig_ctx *x, const struct mig_case *c);
 /* Starts (another) destination VM on @bdf[] listening on ctx->uri. */
 int case_start_dst(struct mig_ctx *x, const char *const *bdf);
 /* "migrate" to ctx->uri and wait for the end; 0 if completed. */
-int case_migrate(struct mig_ctx *x, int timeout_ms);
+int case_migrate(struct mig_ctx *x);
 /* Destination runs, every device's last VFIO state is "running". */
 int case_dst_running(struct mig_ctx *x);
 /* Source is in "postmigrate", every device's last VFIO state is "stop". */

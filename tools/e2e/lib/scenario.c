@@ -96,7 +96,7 @@ int case_setup(struct mig_ctx *x, const struct mig_case *c)
 		return -1;
 	}
 	if (qmp_ok(&x->src, "{\"execute\":\"cont\"}") ||
-	    qmp_wait_status(&x->src, "running", 30000))
+	    qmp_wait_status(&x->src, "running"))
 		return -1;
 	for (i = 0; i < c->ndev; i++) {
 		char id[16];
@@ -117,12 +117,12 @@ int case_setup(struct mig_ctx *x, const struct mig_case *c)
 	return 0;
 }
 
-int case_migrate(struct mig_ctx *x, int timeout_ms)
+int case_migrate(struct mig_ctx *x)
 {
 	x->t_migrate = now_ms();
 	if (mig_start(&x->src, x->uri))
 		return -1;
-	if (mig_wait(&x->src, NULL, timeout_ms, &x->res)) {
+	if (mig_wait(&x->src, NULL, &x->res)) {
 		case_dump(x, "migration did not end");
 		return -1;
 	}
@@ -155,7 +155,7 @@ static int all_dev_state(struct e2e_qemu *q, int ndev, const char *want)
 
 int case_dst_running(struct mig_ctx *x)
 {
-	if (qmp_wait_status(&x->dst, "running", 60000)) {
+	if (qmp_wait_status(&x->dst, "running")) {
 		qemu_dump(&x->dst, "destination not running");
 		return -1;
 	}
@@ -164,14 +164,14 @@ int case_dst_running(struct mig_ctx *x)
 
 int case_src_stopped(struct mig_ctx *x)
 {
-	if (qmp_wait_status(&x->src, "postmigrate", 10000))
+	if (qmp_wait_status(&x->src, "postmigrate"))
 		return -1;
 	return all_dev_state(&x->src, x->c->ndev, "stop");
 }
 
 int case_src_running(struct mig_ctx *x)
 {
-	if (qmp_wait_status(&x->src, "running", 30000)) {
+	if (qmp_wait_status(&x->src, "running")) {
 		qemu_dump(&x->src, "source not running");
 		return -1;
 	}
