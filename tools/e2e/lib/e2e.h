@@ -62,7 +62,7 @@ int t_exit(void);
 
 /*
  * Creates the work directory and the HLT firmware, installs the cleanup
- * handlers and the watchdog (E2E_TIMEOUT seconds, default 270), starts the
+ * handlers and the watchdog (E2E_TIMEOUT seconds, default 1500), starts the
  * kernel log capture.  Prints the plan (none if @nplan < 0).  Exits with a
  * KTAP bail-out if it cannot, and with "1..0 # SKIP" and status 4 if QEMU's
  * vfio-pci has no enable-migration property (QEMU older than 8.1).
