@@ -213,10 +213,11 @@ kernel_checks() { # K
 		sed -E 's/^\[ *[0-9]+\.[0-9]+\] ?//' | grep -E "$pat" | awk '!seen[$0]++')
 	# the driver's own warnings and errors (kernel log level <= 4 in the final dmesg -r), but for its documented
 	# answers to bad user input: a rejected or incomplete migration stream (the bad-stream tests provoke those), and
-	# the module loader's taint notices about it
+	# the module loader's taint notices about it, and the PCI core's announcement of each reset (a warning on 7.2,
+	# printed with the bound driver's name)
 	drv=$(grep -E '^<[0-4]>' "$gr/dmesg-raw.txt" 2>/dev/null | sed -E 's/^<[0-9]+>(\[ *[0-9]+\.[0-9]+\] ?)?//' |
 		grep -E '^ivshmem[-_]vfio[-_]pci( [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])?:' |
-		grep -vE ': migration stream (rejected|incomplete): |: loading out-of-tree module taints kernel|: module verification failed' |
+		grep -vE ': migration stream (rejected|incomplete): |: loading out-of-tree module taints kernel|: module verification failed|: resetting$|: reset done$' |
 		awk '!seen[$0]++')
 	[ -n "$drv" ] && reports="${reports:+$reports$'\n'}$drv"
 	if [ -n "$reports" ]; then
