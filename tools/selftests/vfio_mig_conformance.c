@@ -69,7 +69,7 @@ static int conf_open(struct conf *c, char *why, size_t len)
 	c->seed = vmt_seed();
 	vmt_rng_seed(&c->rng, c->seed);
 	if (!bdf) {
-		snprintf(why, len, "no device: pass -d BDF or set VFIO_MIG_BDF");
+		snprintf(why, len, "no device: pass -d DEV or set VFIO_MIG_DEV");
 		return 1;
 	}
 	vmt_kmsg_open(&c->kmsg);
@@ -84,16 +84,35 @@ static int conf_open(struct conf *c, char *why, size_t len)
 	return ret;
 }
 
+/*
+ * Returns the device to RUNNING before closing it, so that the next test finds
+ * it there: vfio.h does not say in which state a device opens, and not every
+ * driver resets it to RUNNING on open (mtty does not, see
+ * datafd.close_device_with_save_fd_open).  SET RUNNING works from every state
+ * but ERROR, which needs VFIO_DEVICE_RESET.
+ */
 static void conf_close(struct conf *c)
 {
 	uint32_t st;
 
-	/* Leave RUNNING explicitly when possible; closing does it as well. */
 	if (vdev_is_open(&c->dev) && !mig_get_state(c->dev.fd, &st) &&
-	    st != STATE(RUNNING) && (c->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))
+	    st != STATE(RUNNING) &&
+	    mig_set_state_nofd(c->dev.fd, STATE(RUNNING)) &&
+	    (c->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))
 		vdev_reset(&c->dev);
 	vdev_close(&c->dev);
 	vmt_buf_free(&c->stream);
+}
+
+/*
+ * Upstream's mtty sample driver (samples/vfio-mdev/mtty.c) has bugs that some
+ * tests would report as failures.  Those tests skip for them, naming the bug,
+ * only on mtty and only when the bug shows (see "upstream-worthy mtty bugs"
+ * in README); on any other driver the same behaviour fails.
+ */
+static bool conf_is_mtty(const struct conf *c)
+{
+	return !strcmp(c->dev.driver, "mtty");
 }
 
 /* RUNNING -> STOP_COPY -> read everything -> RUNNING. */
@@ -125,8 +144,12 @@ static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
 } while (0)
 
 #define NEED_RESET(c) do {						\
-	if (!((c)->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))		\
-		SKIP(return, "device does not support VFIO_DEVICE_RESET"); \
+	if ((c)->dev.info.flags & VFIO_DEVICE_FLAGS_RESET)		\
+		break;							\
+	if (conf_is_mtty(c))						\
+		SKIP(return, "mtty bug: it handles VFIO_DEVICE_RESET "	\
+		     "but does not advertise VFIO_DEVICE_FLAGS_RESET");	\
+	SKIP(return, "device does not advertise VFIO_DEVICE_FLAGS_RESET"); \
 } while (0)
 
 /* ------------------------------------------------------------------------
@@ -616,6 +639,30 @@ FIXTURE_TEARDOWN(datafd)
 	CONF_TEARDOWN(&self->c);
 }
 
+/*
+ * After the device was closed in @st and opened again it must be in RUNNING,
+ * as every in-tree migration driver resets it on open and QEMU assumes when
+ * it opens a device.  mtty keeps the old state instead: there the state is
+ * recorded in @stale, the device is brought to RUNNING and the test goes on,
+ * to skip at its end (MTTY_STALE_SKIP) unless something else failed.
+ */
+#define ASSERT_REOPENED_RUNNING(self, stale) do {			\
+	uint32_t __st = 0xdead;						\
+	ASSERT_OK(mig_get_state((self)->c.dev.fd, &__st));		\
+	if (__st != STATE(RUNNING) && conf_is_mtty(&(self)->c)) {	\
+		(stale) = mig_state_name(__st);				\
+		ASSERT_OK(mig_set_state_nofd((self)->c.dev.fd,		\
+					     STATE(RUNNING)));		\
+	}								\
+	ASSERT_STATE((self)->c.dev.fd, STATE(RUNNING));			\
+} while (0)
+
+#define MTTY_STALE_SKIP(stale) do {					\
+	if (stale)							\
+		SKIP(return, "mtty bug: a device closed in %s is still " \
+		     "in %s when opened again (not RUNNING)", (stale), (stale)); \
+} while (0)
+
 static int datafd_enter(FIXTURE_DATA(datafd) *self, uint32_t state)
 {
 	int ret = mig_set_state(self->c.dev.fd, state, &self->fd);
@@ -783,6 +830,7 @@ TEST_F(datafd, write_after_resume_ended_fails)
 
 TEST_F(datafd, close_device_with_save_fd_open)
 {
+	const char *stale = NULL;
 	char b[64];
 
 	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
@@ -793,15 +841,18 @@ TEST_F(datafd, close_device_with_save_fd_open)
 		TH_LOG("data fd still readable after the device was closed");
 	}
 	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
-	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_REOPENED_RUNNING(self, stale);
 	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
 	vmt_close(&self->fd);
 	/* A new session works after the reopen. */
 	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+	MTTY_STALE_SKIP(stale);
 }
 
 TEST_F(datafd, close_device_with_resume_fd_open)
 {
+	const char *stale = NULL;
+
 	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
 	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, 32, 32, NULL, NULL));
 	ASSERT_OK(vdev_close_fd(&self->c.dev));
@@ -809,17 +860,19 @@ TEST_F(datafd, close_device_with_resume_fd_open)
 		TH_LOG("resume fd still writable after the device was closed");
 	}
 	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
-	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_REOPENED_RUNNING(self, stale);
 	ASSERT_GT(0, vmt_write1(self->fd));
 	vmt_close(&self->fd);
 	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(RESUMING), &self->fd));
 	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, self->c.stream.len,
 				VMT_MiB, NULL, NULL));
 	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+	MTTY_STALE_SKIP(stale);
 }
 
 TEST_F(datafd, data_fd_outlives_device_close)
 {
+	const char *stale = NULL;
 	char b[16];
 	int fd;
 
@@ -831,7 +884,8 @@ TEST_F(datafd, data_fd_outlives_device_close)
 	ASSERT_EQ(-1, read(fd, b, sizeof(b)));
 	ASSERT_EQ(0, close(fd));
 	ASSERT_OK(vdev_reopen_fd(&self->c.dev));
-	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+	ASSERT_REOPENED_RUNNING(self, stale);
+	MTTY_STALE_SKIP(stale);
 }
 
 TEST_F(datafd, second_session_gets_new_fd)
@@ -1098,10 +1152,15 @@ TEST_F(dmalog, double_start_fails)
 {
 	uint64_t pgsz = 4096;
 	int fd = self->c.dev.fd;
+	int r;
 
 	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 1));
 	pgsz = 4096;
-	ASSERT_GT(0, dma_log_start(fd, &pgsz, self->r + 1, 1));
+	r = dma_log_start(fd, &pgsz, self->r + 1, 1);
+	if (!r && conf_is_mtty(&self->c))
+		SKIP(return, "mtty bug: a second DMA_LOGGING_START succeeds "
+		     "while logging (uAPI: another start is not allowed)");
+	ASSERT_GT(0, r);
 	/* The first tracking session is intact. */
 	ASSERT_REPORT_OK(self, 0, DMALOG_SPAN);
 	ASSERT_OK(dma_log_stop(fd));
