@@ -969,6 +969,202 @@ TEST_F(datafd, save_does_not_stop_get)
 }
 
 /* ------------------------------------------------------------------------
+ * PRE_COPY data: VFIO_MIG_GET_PRECOPY_INFO and reading before STOP_COPY.
+ * The fsm tests only enter and leave the PRE_COPY states; these read the
+ * pre-copy data the way a VMM does.
+ */
+
+FIXTURE(precopy) {
+	struct conf c;
+	int fd;			/* the PRE_COPY session */
+	struct vmt_buf data;	/* what was read from it */
+};
+
+FIXTURE_SETUP(precopy)
+{
+	self->fd = -1;
+	memset(&self->data, 0, sizeof(self->data));
+	CONF_SETUP(&self->c);
+	if (!mig_state_supported(self->c.flags, STATE(PRE_COPY)))
+		VMT_SKIP_SETUP("PRE_COPY not supported (flags 0x%llx)",
+			       (unsigned long long)self->c.flags);
+	ASSERT_OK(conf_capture(&self->c.dev, &self->c.stream, VMT_MiB, NULL));
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(PRE_COPY), &self->fd));
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(precopy)
+{
+	vmt_close(&self->fd);
+	vmt_buf_free(&self->data);
+	CONF_TEARDOWN(&self->c);
+}
+
+/*
+ * Reads pre-copy data while VFIO_MIG_GET_PRECOPY_INFO reports some, never
+ * past the temporary end of stream, at most about @limit bytes.  Returns 0 at
+ * the temporary end (initial_bytes and dirty_bytes both zero), 1 when @limit
+ * was reached first, or -errno.  initial_bytes must never grow, and read()
+ * must return data while the device reports that it has some.
+ */
+static int precopy_drain(int fd, struct vmt_buf *out, size_t limit)
+{
+	uint64_t initial, dirty, last = UINT64_MAX;
+	int ret;
+
+	for (;;) {
+		size_t want;
+		ssize_t n;
+
+		ret = mig_precopy_info(fd, &initial, &dirty);
+		if (ret) {
+			vmt_seterr("VFIO_MIG_GET_PRECOPY_INFO after %zu bytes: %s",
+				   out->len, strerror(-ret));
+			return ret;
+		}
+		if (!initial && !dirty)
+			return 0;
+		if (initial > last) {
+			vmt_seterr("initial_bytes grew from %llu to %llu after %zu bytes",
+				   (unsigned long long)last,
+				   (unsigned long long)initial, out->len);
+			return -EPROTO;
+		}
+		last = initial;
+		if (out->len >= limit)
+			return 1;
+		want = 64 * VMT_KiB;
+		if (initial + dirty < want)
+			want = initial + dirty;
+		if (out->len + want > out->cap &&
+		    vmt_buf_reserve(out, out->len + want > 2 * out->cap ?
+					 out->len + want : 2 * out->cap))
+			return -ENOMEM;
+		n = read(fd, out->p + out->len, want);
+		if (n <= 0) {
+			ret = n ? -errno : -EPROTO;
+			vmt_seterr("read of %zu bytes after %zu while initial_bytes %llu dirty_bytes %llu: %s",
+				   want, out->len, (unsigned long long)initial,
+				   (unsigned long long)dirty,
+				   n ? strerror(errno) : "end of stream");
+			return ret;
+		}
+		out->len += n;
+	}
+}
+
+#define PRECOPY_LIMIT(s) (4 * (s)->c.stream.len + VMT_MiB)
+
+/* initial_bytes starts non-zero and shrinks to zero as it is read. */
+TEST_F(precopy, initial_bytes_drain)
+{
+	uint64_t initial = 0, dirty = 0;
+	int r;
+
+	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
+	TH_LOG("PRE_COPY entered: initial_bytes %llu dirty_bytes %llu",
+	       (unsigned long long)initial, (unsigned long long)dirty);
+	ASSERT_LT(0, initial) {
+		TH_LOG("uAPI: initial_bytes should have a non-zero initial value");
+	}
+	r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
+	ASSERT_LE(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	if (r == 1)
+		SKIP(return, "the device still reports pre-copy data after %zu bytes",
+		     self->data.len);
+	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
+	ASSERT_EQ(0, initial);
+	TH_LOG("%zu bytes of pre-copy data", self->data.len);
+	ASSERT_STATE(self->c.dev.fd, STATE(PRE_COPY));
+}
+
+/* read() at the temporary end of stream fails with ENOMSG (not EOF). */
+TEST_F(precopy, temporary_end_is_enomsg)
+{
+	char b[64];
+	ssize_t n;
+	int r;
+
+	r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
+	ASSERT_LE(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	if (r == 1)
+		SKIP(return, "the device still reports pre-copy data after %zu bytes",
+		     self->data.len);
+	n = read(self->fd, b, sizeof(b));
+	if (n == 0 && conf_is_mtty(&self->c))
+		SKIP(return, "mtty bug: read() at the temporary end of the "
+		     "pre-copy stream returns 0 (EOF), not ENOMSG");
+	ASSERT_EQ(-1, n) {
+		TH_LOG("read() at the temporary end returned %zd", n);
+	}
+	ASSERT_EQ(ENOMSG, errno);
+	/* The session goes on: STOP_COPY on the same fd, ending in EOF. */
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP_COPY)));
+	ASSERT_LT(0, mig_read_all(self->fd, NULL, 4096, NULL, 0, NULL, NULL)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_EQ(0, read(self->fd, b, sizeof(b)));
+}
+
+/* GET_PRECOPY_INFO is valid only in the PRE_COPY states (else EINVAL). */
+TEST_F(precopy, info_einval_in_stop_copy)
+{
+	char b[64];
+
+	ASSERT_OK(mig_precopy_info(self->fd, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP_COPY)));
+	ASSERT_ERRNO(EINVAL, mig_precopy_info(self->fd, NULL, NULL));
+	/* STOP_COPY ends in a permanent EOF, never ENOMSG. */
+	ASSERT_LT(0, mig_read_all(self->fd, NULL, 4096, NULL, 0, NULL, NULL)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_EQ(0, read(self->fd, b, sizeof(b)));
+	ASSERT_ERRNO(EINVAL, mig_precopy_info(self->fd, NULL, NULL));
+}
+
+/*
+ * A VMM's migration: the pre-copy data, then STOP_COPY on the same fd; the
+ * two parts together restore (into the same device).
+ */
+TEST_F_TIMEOUT(precopy, save_restore, 300)
+{
+	size_t pre;
+	ssize_t n;
+	int r, dfd = -1;
+
+	r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
+	ASSERT_LE(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	pre = self->data.len;
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP_COPY)));
+	n = mig_read_all(self->fd, &self->data, 64 * VMT_KiB, NULL, 0, NULL, NULL);
+	ASSERT_LT(0, n) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	TH_LOG("stream: %zu bytes in PRE_COPY + %zd in STOP_COPY (STOP_COPY alone: %zu)",
+	       pre, n, self->c.stream.len);
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(RESUMING), &dfd));
+	ASSERT_LE(0, dfd);
+	r = mig_write_all(dfd, self->data.p, self->data.len, 64 * VMT_KiB, NULL,
+			  NULL);
+	ASSERT_EQ(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	close(dfd);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+/* ------------------------------------------------------------------------
  * Round trip: save from the primary device, restore into the secondary one
  * (or into the primary itself), with different read and write chunk sizes.
  */
