@@ -53,7 +53,52 @@ struct conf {
 	struct vmt_kmsg kmsg;
 	struct vmt_rng rng;
 	uint64_t seed;
+	uint32_t opened_in;	/* the state the device was opened in */
 };
+
+/*
+ * Upstream's mtty sample driver (samples/vfio-mdev/mtty.c) has bugs that some
+ * tests would report as failures.  Those tests skip for them, naming the bug,
+ * only on mtty and only when the bug shows (see "upstream-worthy mtty bugs"
+ * in README); on any other driver the same behaviour fails.
+ */
+static bool conf_is_mtty(const struct conf *c)
+{
+	return !strcmp(c->dev.driver, "mtty");
+}
+
+/*
+ * Brings the device to RUNNING: SET RUNNING, else VFIO_DEVICE_RESET (ERROR,
+ * RESUMING with an incomplete stream).  vfio.h does not say in which state a
+ * device opens; every in-tree migration driver resets it to RUNNING on open,
+ * mtty keeps the old one (see datafd.close_device_with_save_fd_open).  So
+ * every test returns the device to RUNNING before closing it, and checks the
+ * state after opening it: a test that ended by a failed ASSERT did not do the
+ * former, because the kselftest harness of 6.12 skips FIXTURE_TEARDOWN then.
+ * mtty handles VFIO_DEVICE_RESET without advertising it, and a device that it
+ * opens in RESUMING oopses the kernel at the next SET (mtty bugs, see the
+ * README): on mtty the reset is used, and used instead of SET there.
+ */
+static int conf_to_running(struct conf *c, bool just_opened)
+{
+	bool can_reset = (c->dev.info.flags & VFIO_DEVICE_FLAGS_RESET) ||
+			 conf_is_mtty(c);
+	uint32_t st;
+	int ret;
+
+	ret = mig_get_state(c->dev.fd, &st);
+	if (ret || st == STATE(RUNNING))
+		return ret;
+	if (!(just_opened && st == STATE(RESUMING) && conf_is_mtty(c)) &&
+	    !mig_set_state_nofd(c->dev.fd, STATE(RUNNING)))
+		return 0;
+	if (!can_reset) {
+		vmt_seterr("%s: in %s, SET RUNNING failed and there is no VFIO_DEVICE_RESET",
+			   c->dev.bdf, mig_state_name(st));
+		return -EIO;
+	}
+	return vdev_reset(&c->dev);
+}
 
 /*
  * Opens the primary device.  Returns 0, 1 when the test must be skipped (the
@@ -81,38 +126,21 @@ static int conf_open(struct conf *c, char *why, size_t len)
 		snprintf(why, len, "%s has no VFIO migration support", bdf);
 		return 1;
 	}
-	return ret;
+	if (ret)
+		return ret;
+	ret = mig_get_state(c->dev.fd, &c->opened_in);
+	if (ret)
+		return ret;
+	return conf_to_running(c, true);
 }
 
-/*
- * Returns the device to RUNNING before closing it, so that the next test finds
- * it there: vfio.h does not say in which state a device opens, and not every
- * driver resets it to RUNNING on open (mtty does not, see
- * datafd.close_device_with_save_fd_open).  SET RUNNING works from every state
- * but ERROR, which needs VFIO_DEVICE_RESET.
- */
 static void conf_close(struct conf *c)
 {
-	uint32_t st;
-
-	if (vdev_is_open(&c->dev) && !mig_get_state(c->dev.fd, &st) &&
-	    st != STATE(RUNNING) &&
-	    mig_set_state_nofd(c->dev.fd, STATE(RUNNING)) &&
-	    (c->dev.info.flags & VFIO_DEVICE_FLAGS_RESET))
-		vdev_reset(&c->dev);
+	/* So that the next test finds RUNNING (see conf_to_running()). */
+	if (vdev_is_open(&c->dev))
+		conf_to_running(c, false);
 	vdev_close(&c->dev);
 	vmt_buf_free(&c->stream);
-}
-
-/*
- * Upstream's mtty sample driver (samples/vfio-mdev/mtty.c) has bugs that some
- * tests would report as failures.  Those tests skip for them, naming the bug,
- * only on mtty and only when the bug shows (see "upstream-worthy mtty bugs"
- * in README); on any other driver the same behaviour fails.
- */
-static bool conf_is_mtty(const struct conf *c)
-{
-	return !strcmp(c->dev.driver, "mtty");
 }
 
 /* RUNNING -> STOP_COPY -> read everything -> RUNNING. */
@@ -134,6 +162,9 @@ static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
 	       (c)->dev.bdf, (c)->dev.driver[0] ? (c)->dev.driver : "none", \
 	       (unsigned long long)(c)->flags,				\
 	       (unsigned long long)(c)->seed);				\
+	if ((c)->opened_in != STATE(RUNNING))				\
+		TH_LOG("opened in %s (an earlier test failed?), now RUNNING", \
+		       mig_state_name((c)->opened_in));			\
 } while (0)
 
 /* Devices are closed before the log is checked: close paths count too. */
@@ -159,6 +190,7 @@ static int conf_capture(struct vdev *d, struct vmt_buf *out, size_t chunk,
 FIXTURE(fsm) {
 	struct conf c;
 	int sfd;		/* session fd of the from-state, or -1 */
+	bool held_back;		/* RESUMING: the last byte not written yet */
 };
 
 FIXTURE_VARIANT(fsm) {
@@ -198,13 +230,8 @@ FIXTURE_SETUP(fsm)
 		ASSERT_OK(mig_write_all(self->sfd, self->c.stream.p,
 					self->c.stream.len - 1, 64 * VMT_KiB,
 					NULL, NULL));
+		self->held_back = true;
 	}
-}
-
-FIXTURE_TEARDOWN(fsm)
-{
-	vmt_close(&self->sfd);
-	CONF_TEARDOWN(&self->c);
 }
 
 /* Completes the held-back RESUMING stream. */
@@ -212,7 +239,24 @@ static int fsm_finish_resume(FIXTURE_DATA(fsm) *self)
 {
 	const struct vmt_buf *s = &self->c.stream;
 
+	self->held_back = false;
 	return mig_write_all(self->sfd, s->p + s->len - 1, 1, 1, NULL, NULL);
+}
+
+FIXTURE_TEARDOWN(fsm)
+{
+	uint32_t st;
+
+	/*
+	 * A test that skipped or failed may leave the stream incomplete in
+	 * RESUMING, which the device cannot leave but by VFIO_DEVICE_RESET:
+	 * complete it, so that conf_close() can return to RUNNING.
+	 */
+	if (self->held_back && vdev_is_open(&self->c.dev) &&
+	    !mig_get_state(self->c.dev.fd, &st) && st == STATE(RESUMING))
+		fsm_finish_resume(self);
+	vmt_close(&self->sfd);
+	CONF_TEARDOWN(&self->c);
 }
 
 /* Checks that the session of @state (still current) works. */
@@ -651,8 +695,7 @@ FIXTURE_TEARDOWN(datafd)
 	ASSERT_OK(mig_get_state((self)->c.dev.fd, &__st));		\
 	if (__st != STATE(RUNNING) && conf_is_mtty(&(self)->c)) {	\
 		(stale) = mig_state_name(__st);				\
-		ASSERT_OK(mig_set_state_nofd((self)->c.dev.fd,		\
-					     STATE(RUNNING)));		\
+		ASSERT_OK(conf_to_running(&(self)->c, true));		\
 	}								\
 	ASSERT_STATE((self)->c.dev.fd, STATE(RUNNING));			\
 } while (0)
@@ -853,6 +896,11 @@ TEST_F(datafd, close_device_with_resume_fd_open)
 {
 	const char *stale = NULL;
 
+	/* mtty reopens in RESUMING, and the next SET oopses (NULL migf). */
+	if (conf_is_mtty(&self->c))
+		SKIP(return, "mtty bug: a device closed in RESUMING is still in "
+		     "RESUMING when opened again, and any SET then oopses the "
+		     "kernel (NULL resuming_migf in mtty_load_state())");
 	ASSERT_OK(datafd_enter(self, STATE(RESUMING)));
 	ASSERT_OK(mig_write_all(self->fd, self->c.stream.p, 32, 32, NULL, NULL));
 	ASSERT_OK(vdev_close_fd(&self->c.dev));
@@ -958,13 +1006,15 @@ TEST_F(datafd, data_size_bounds_stream)
 TEST_F(datafd, save_does_not_stop_get)
 {
 	char b[128];
+	ssize_t n;
 
 	/* GET works while a session is open and does not disturb it. */
 	ASSERT_OK(datafd_enter(self, STATE(STOP_COPY)));
-	ASSERT_LT(0, read(self->fd, b, sizeof(b)));
+	n = read(self->fd, b, sizeof(b));	/* all of a short stream */
+	ASSERT_LT(0, n);
 	ASSERT_STATE(self->c.dev.fd, STATE(STOP_COPY));
 	ASSERT_STATE(self->c.dev.fd, STATE(STOP_COPY));
-	ASSERT_EQ((ssize_t)self->c.stream.len - (ssize_t)sizeof(b),
+	ASSERT_EQ((ssize_t)self->c.stream.len - n,
 		  mig_read_all(self->fd, NULL, 65536, NULL, 0, NULL, NULL));
 }
 
