@@ -70,8 +70,8 @@ static bool conf_is_mtty(const struct conf *c)
 /*
  * Brings the device to RUNNING: SET RUNNING, else VFIO_DEVICE_RESET (ERROR,
  * RESUMING with an incomplete stream).  vfio.h does not say in which state a
- * device opens; every in-tree migration driver resets it to RUNNING on open,
- * mtty keeps the old one (see datafd.close_device_with_save_fd_open).  So
+ * device opens; the in-tree PCI migration drivers set RUNNING on open, mtty
+ * keeps the old one (see datafd.close_device_with_save_fd_open).  So
  * every test returns the device to RUNNING before closing it, and checks the
  * state after opening it: a test that ended by a failed ASSERT did not do the
  * former, because the kselftest harness of 6.12 skips FIXTURE_TEARDOWN then.
@@ -685,7 +685,7 @@ FIXTURE_TEARDOWN(datafd)
 
 /*
  * After the device was closed in @st and opened again it must be in RUNNING,
- * as every in-tree migration driver resets it on open and QEMU assumes when
+ * as the in-tree PCI migration drivers set it on open and QEMU assumes when
  * it opens a device.  mtty keeps the old state instead: there the state is
  * recorded in @stale, the device is brought to RUNNING and the test goes on,
  * to skip at its end (MTTY_STALE_SKIP) unless something else failed.
