@@ -210,6 +210,7 @@ FIXTURE_SETUP(fsm)
 	uint32_t from = variant->from;
 
 	self->sfd = -1;
+	self->held_back = false;
 	CONF_SETUP(&self->c);
 	if (!mig_state_supported(self->c.flags, from))
 		VMT_SKIP_SETUP("%s not supported (flags 0x%llx)",
