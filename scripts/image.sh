@@ -5,6 +5,7 @@
 #                            rootfs.ext4     the same, packed with mke2fs -d (booted with snapshot=on)
 #                            vmlinuz initrd.img kver   the image's own kernel
 #                            kselftest/      kselftest.h + kselftest_harness.h from linux-source-<ver>
+#                            mtty/mtty.c     samples/vfio-mdev/mtty.c from the same package (built by vm.sh)
 # <key> hashes suite + package list + image format: a different list gives a different image; other keys of
 # the same suite are removed as stale. IVM_IMAGE_MAX_AGE=<days> also rebuilds an image older than that
 # (useful for sid); IVM_REBUILD=1 forces a rebuild.
@@ -92,17 +93,24 @@ chroot "$tmp/rootfs" test -e "/lib/modules/$kver/build/Makefile" || die "image h
 cp "$tmp/rootfs/boot/vmlinuz-$kver" "$tmp/vmlinuz"
 cp "$tmp/rootfs/boot/initrd.img-$kver" "$tmp/initrd.img"
 
-step "image: kselftest headers from $(basename "$tmp"/linux-source-*.deb)"
-mkdir -p "$tmp/kselftest"
-# Stop reading the (large) source tarball as soon as both headers have been seen (the writers upstream then die
-# of a broken pipe, on purpose: their complaints are dropped; the check below judges the result).
+step "image: kselftest headers and samples/vfio-mdev/mtty.c from $(basename "$tmp"/linux-source-*.deb)"
+mkdir -p "$tmp/kselftest" "$tmp/mtty" "$tmp/ksrc"
+# Stop reading the (large) source tarball as soon as all three files have been seen (the writers upstream then
+# die of a broken pipe, on purpose: their complaints are dropped; the checks below judge the result).
 dpkg-deb --fsys-tarfile "$tmp"/linux-source-*.deb 2>/dev/null | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' |
-	tar -xJ -C "$tmp/kselftest" --strip-components=4 --wildcards --occurrence=1 \
+	tar -xJ -C "$tmp/ksrc" --strip-components=1 --wildcards --occurrence=1 \
+		'linux-source-*/samples/vfio-mdev/mtty.c' \
 		'linux-source-*/tools/testing/selftests/kselftest.h' \
 		'linux-source-*/tools/testing/selftests/kselftest_harness.h' 2>/dev/null || true
+mv "$tmp"/ksrc/tools/testing/selftests/kselftest*.h "$tmp/kselftest/" 2>/dev/null
 [ -f "$tmp/kselftest/kselftest.h" ] && [ -f "$tmp/kselftest/kselftest_harness.h" ] ||
 	die "could not extract kselftest.h/kselftest_harness.h from the linux-source package"
+# mtty, upstream's sample mdev driver with migration (6.7+), is built by scripts/vm.sh for the conformance tests
+mv "$tmp/ksrc/samples/vfio-mdev/mtty.c" "$tmp/mtty/" 2>/dev/null ||
+	die "could not extract samples/vfio-mdev/mtty.c from the linux-source package"
+rm -rf "$tmp/ksrc"
 dpkg-deb -f "$tmp"/linux-source-*.deb Package Version | tr '\n' ' ' > "$tmp/kselftest/SOURCE"
+cp "$tmp/kselftest/SOURCE" "$tmp/mtty/SOURCE"
 rm -f "$tmp"/linux-source-*.deb
 
 # ext4 image with some room for the guest's own writes (it is booted with snapshot=on: the cache stays clean)

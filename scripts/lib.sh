@@ -25,7 +25,7 @@ IVM_DRIVER=${IVM_DRIVER:-ivshmem-vfio-pci}
 IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod mount pciutils qemu-system-x86 socat"
 IVM_PACKAGES="$IVM_PACKAGES_BASE${IVM_EXTRA_PACKAGES:+ $IVM_EXTRA_PACKAGES}"
 # Bump when the layout or the content of the cached image changes in a way the package list does not show.
-IVM_IMAGE_FORMAT=3
+IVM_IMAGE_FORMAT=4
 
 # ---- output -------------------------------------------------------------------------------------------------
 # One clock for a whole make target: scripts started by scripts inherit IVM_T0.

@@ -217,6 +217,26 @@ for k in ${IVM_TEST_KMODS:-}; do
 	fi
 done
 
+# mtty, upstream's migration sample driver (samples/vfio-mdev/mtty.c from the image's linux-source, see
+# scripts/image.sh), built for the image's kernel: vfio_mig_conformance runs against it as a second driver
+MTTY_KO=
+if [ "$MODE" = check ] || [ "$MODE" = build ] || [ "$MODE" = shell ]; then
+	if [ ! -f "$IMG/mtty/mtty.c" ]; then
+		hstep fail "build mtty.ko" "the image has no mtty/mtty.c: rebuild it (IVM_REBUILD=1)"
+	else
+		mkdir -p "$SH/mtty"
+		cp "$IMG/mtty/mtty.c" "$SH/mtty/"
+		echo 'obj-m := mtty.o' > "$SH/mtty/Kbuild"
+		t=$(date +%s)
+		if build mtty "make -C $KDIR M=/mnt/ivm/share/mtty modules" && [ -f "$SH/mtty/mtty.ko" ]; then
+			MTTY_KO=mtty/mtty.ko
+			hstep ok "build mtty.ko" "$(( $(date +%s) - t )) s, mtty.c of $(xargs < "$IMG/mtty/SOURCE" | sed "s/Package: //; s/ Version: / /")"
+		else
+			hstep fail "build mtty.ko" "$(build_err mtty); log: $RUN/build-mtty.log"
+		fi
+	fi
+fi
+
 # demo / bench program (provided under tools/demo, tools/bench by the driver's author)
 PROGRAM=
 if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
@@ -393,6 +413,7 @@ IVM_DRIVER=$IVM_DRIVER
 IVM_KO=$KO
 IVM_TEST_KMODS="$TEST_KMODS"
 IVM_TEST_KMOD_ARGS="${IVM_TEST_KMOD_ARGS:-}"
+IVM_MTTY_KO=$MTTY_KO
 IVM_TEST_TIMEOUT=$IVM_TEST_TIMEOUT
 IVM_TEST_STALL=$IVM_TEST_STALL
 IVM_DEVICES="${DEVLIST# }"

@@ -129,10 +129,49 @@ else
 	step fail "bind devices to $IVM_DRIVER" "skipped: module not loaded or no devices"
 fi
 
+# ---- mtty (upstream's migration sample driver, built by scripts/vm.sh): two mdevs for vfio_mig_conformance_mtty --
+# VFIO_MIG_MDEV and VFIO_MIG_MDEV2 are their UUIDs; both stay empty when something failed (the step says what).
+export VFIO_MIG_MDEV='' VFIO_MIG_MDEV2=''
+if [ -n "${IVM_MTTY_KO:-}" ]; then
+	err=
+	for m in $(modinfo -F depends "$S/$IVM_MTTY_KO" 2>/dev/null | tr ',' ' '); do
+		out=$(modprobe "$m" 2>&1) || err="${err}modprobe $m (needed by mtty): $out; "
+	done
+	if [ -z "$err" ] && ! out=$(insmod "$S/$IVM_MTTY_KO" 2>&1); then
+		err="insmod mtty.ko: ${out##*insmod: } ; $(dmesg | tail -3 | tr '\n' ' ')"
+	fi
+	types=/sys/class/mdev_bus/mtty/mdev_supported_types
+	mt=
+	if [ -z "$err" ]; then
+		# the first type that can still take two devices: mtty-1 (one port) while mtty has its 24 ports free
+		for t in "$types"/mtty-*; do
+			[ "$(cat "$t/available_instances" 2>/dev/null || echo 0)" -ge 2 ] && mt=$t && break
+		done
+		[ -n "$mt" ] || err="no mtty mdev type in $types can take two devices: $(cd "$types" 2>&1 && echo *)"
+	fi
+	for v in VFIO_MIG_MDEV VFIO_MIG_MDEV2; do
+		[ -z "$err" ] || break
+		u=$(cat /proc/sys/kernel/random/uuid)
+		if ! out=$( { echo "$u" > "$mt/create"; } 2>&1 ); then
+			err="$u > $mt/create: $out"
+		elif [ ! -e "/sys/bus/mdev/devices/$u/iommu_group" ]; then
+			err="mdev $u has no IOMMU group"
+		else
+			export "$v=$u"
+		fi
+	done
+	if [ -n "$err" ]; then
+		VFIO_MIG_MDEV='' VFIO_MIG_MDEV2=''
+		step fail "create mtty mdevs" "$err"
+	else
+		step ok "create mtty mdevs" "$(basename "$mt") ($(cat "$mt/name" 2>/dev/null)): $VFIO_MIG_MDEV $VFIO_MIG_MDEV2, driver $(basename "$(readlink "/sys/bus/mdev/devices/$VFIO_MIG_MDEV/driver")")"
+	fi
+fi
+
 export IVSHMEM_DRIVER=$DRV IVSHMEM_SIZE_SMALL IVSHMEM_SIZE_MISMATCH IVSHMEM_SIZE_BIG
 export IVSHMEM_MODULE=${IVM_KO:+$S/$IVM_KO} IVM_SUITE IVM_SHARE=$S IVM_GUEST=1
 export IVM_GUEST_INDEX=$K
-env | grep -E '^(IVSHMEM_|IVM_)' | sort > "$G/env.txt"
+env | grep -E '^(IVSHMEM_|IVM_|VFIO_MIG_)' | sort > "$G/env.txt"
 
 # ---- run one program: output to results/<idx>.out, exit status to results/<idx>.rc --------------------------------
 # A program is judged by progress, not by the clock: it is killed when neither its output nor the CPU time or I/O of

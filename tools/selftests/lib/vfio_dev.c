@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +14,87 @@
 #include "vfio_dev.h"
 #include "vmt_util.h"
 
-void vdev_norm_bdf(char *out, size_t len, const char *bdf)
+/* "DDDD:BB:DD.F" or "BB:DD.F" (the whole string); the canonical form in @out. */
+static bool parse_bdf(const char *bdf, char *out, size_t len)
 {
 	unsigned int dom, bus, dev, fn;
+	int end = -1;
 
-	if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4)
+	if (sscanf(bdf, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn, &end) == 4 &&
+	    !bdf[end]) {
 		snprintf(out, len, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
-	else if (sscanf(bdf, "%x:%x.%x", &bus, &dev, &fn) == 3)
+		return true;
+	}
+	end = -1;
+	if (sscanf(bdf, "%x:%x.%x%n", &bus, &dev, &fn, &end) == 3 && !bdf[end]) {
 		snprintf(out, len, "0000:%02x:%02x.%x", bus, dev, fn);
-	else
+		return true;
+	}
+	return false;
+}
+
+/* 8-4-4-4-12 hex digits, as mdev_bus/.../create takes them */
+static bool is_uuid(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return !s[36];
+}
+
+/* The last component of a path, ignoring trailing slashes. */
+static void path_base(const char *path, char *out, size_t len)
+{
+	size_t n = strlen(path);
+	const char *b;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	b = path + n;
+	while (b > path && b[-1] != '/')
+		b--;
+	snprintf(out, len, "%.*s", (int)(path + n - b), b);
+}
+
+void vdev_norm_bdf(char *out, size_t len, const char *bdf)
+{
+	if (strchr(bdf, '/'))
+		path_base(bdf, out, len);
+	else if (!parse_bdf(bdf, out, len))
 		snprintf(out, len, "%s", bdf);
+}
+
+int vdev_resolve(const char *spec, char *name, size_t nlen, char *sysfs,
+		 size_t slen)
+{
+	char n[64];
+
+	if (strchr(spec, '/')) {
+		path_base(spec, n, sizeof(n));
+		snprintf(sysfs, slen, "%s", spec);
+	} else if (parse_bdf(spec, n, sizeof(n))) {
+		snprintf(sysfs, slen, "/sys/bus/pci/devices/%s", n);
+	} else if (is_uuid(spec)) {
+		snprintf(n, sizeof(n), "%s", spec);
+		snprintf(sysfs, slen, "/sys/bus/mdev/devices/%s", n);
+	} else {
+		vmt_seterr("'%s' is neither a PCI address, an mdev UUID nor a sysfs device path",
+			   spec);
+		return -EINVAL;
+	}
+	if (!n[0] || !strcmp(n, "..") || !strcmp(n, ".")) {
+		vmt_seterr("'%s' names no device", spec);
+		return -EINVAL;
+	}
+	snprintf(name, nlen, "%s", n);
+	return 0;
 }
 
 void vdev_init(struct vdev *d)
@@ -40,22 +111,39 @@ bool vdev_is_open(const struct vdev *d)
 	return d->fd >= 0;
 }
 
-static int group_of(const char *bdf, int *groupno)
+/* The basename of the target of the symlink <sysfs>/<link>, or -errno. */
+static int sysfs_link_base(const char *sysfs, const char *link, char *out,
+			   size_t len)
 {
-	char path[PATH_MAX], link[PATH_MAX];
+	char path[PATH_MAX], target[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		int err = errno;
+	snprintf(path, sizeof(path), "%s/%s", sysfs, link);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	path_base(target, out, len);
+	return 0;
+}
 
-		vmt_seterr("%s: %s (device absent or no IOMMU group)", path,
-			   strerror(err));
-		return -err;
+static int group_of(const struct vdev *d, int *groupno)
+{
+	char group[64];
+	int ret;
+
+	if (access(d->sysfs, F_OK)) {
+		ret = -errno;
+		vmt_seterr("%s: %s (no such device)", d->sysfs, strerror(-ret));
+		return ret;
 	}
-	link[n] = 0;
-	*groupno = atoi(basename(link));
+	ret = sysfs_link_base(d->sysfs, "iommu_group", group, sizeof(group));
+	if (ret) {
+		vmt_seterr("%s/iommu_group: %s (the device has no IOMMU group)",
+			   d->sysfs, strerror(-ret));
+		return ret;
+	}
+	*groupno = atoi(group);
 	return 0;
 }
 
@@ -67,7 +155,7 @@ static int fail_errno(const char *what, const char *bdf)
 	return -err;
 }
 
-int vdev_open(struct vdev *d, const char *bdf)
+int vdev_open(struct vdev *d, const char *dev)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	char path[64];
@@ -76,10 +164,14 @@ int vdev_open(struct vdev *d, const char *bdf)
 	uint32_t id;
 
 	vdev_init(d);
-	vdev_norm_bdf(d->bdf, sizeof(d->bdf), bdf);
-	ret = group_of(d->bdf, &d->groupno);
+	ret = vdev_resolve(dev, d->bdf, sizeof(d->bdf), d->sysfs, sizeof(d->sysfs));
 	if (ret)
 		return ret;
+	ret = group_of(d, &d->groupno);
+	if (ret)
+		return ret;
+	if (sysfs_link_base(d->sysfs, "driver", d->driver, sizeof(d->driver)))
+		d->driver[0] = 0;
 
 	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (d->container < 0) {
@@ -144,6 +236,10 @@ int vdev_open(struct vdev *d, const char *bdf)
 			goto err;
 		}
 	}
+	/* Config space only where the device offers the VFIO-PCI API. */
+	d->pci = d->info.flags & VFIO_DEVICE_FLAGS_PCI;
+	if (!d->pci)
+		return 0;
 	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, &id);
 	if (ret)
 		goto err;
@@ -293,16 +389,32 @@ int vdev_wr32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t v)
 	return 0;
 }
 
+static int need_pci(const struct vdev *d)
+{
+	if (d->pci)
+		return 0;
+	vmt_seterr("%s: not a VFIO-PCI device: no config space", d->bdf);
+	return -ENODEV;
+}
+
 int vdev_cfg_rd16(const struct vdev *d, uint64_t off, uint16_t *v)
 {
-	ssize_t n = vdev_region_read(d, VFIO_PCI_CONFIG_REGION_INDEX, off, v, 2);
+	ssize_t n;
+
+	if (need_pci(d))
+		return -ENODEV;
+	n = vdev_region_read(d, VFIO_PCI_CONFIG_REGION_INDEX, off, v, 2);
 
 	return n == 2 ? 0 : (n < 0 ? (int)n : -EIO);
 }
 
 int vdev_cfg_wr16(const struct vdev *d, uint64_t off, uint16_t v)
 {
-	ssize_t n = vdev_region_write(d, VFIO_PCI_CONFIG_REGION_INDEX, off, &v, 2);
+	ssize_t n;
+
+	if (need_pci(d))
+		return -ENODEV;
+	n = vdev_region_write(d, VFIO_PCI_CONFIG_REGION_INDEX, off, &v, 2);
 
 	return n == 2 ? 0 : (n < 0 ? (int)n : -EIO);
 }

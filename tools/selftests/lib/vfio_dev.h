@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Opening a PCI device through the VFIO group/container (type1) API and
- * accessing its regions.  All functions return 0 (or a byte count) on
- * success and a negative errno on failure, with vmt_errstr() explaining.
+ * Opening a VFIO device through the VFIO group/container (type1) API and
+ * accessing its regions.  A device is named by its PCI address, its mdev
+ * UUID or its sysfs directory (/sys/bus/pci/devices/<BDF>,
+ * /sys/bus/mdev/devices/<UUID>, or any other bus's).  All functions return 0
+ * (or a byte count) on success and a negative errno on failure, with
+ * vmt_errstr() explaining.
  */
 #ifndef VFIO_DEV_H
 #define VFIO_DEV_H
@@ -16,7 +19,15 @@
 #define VDEV_NUM_REGIONS	(VFIO_PCI_CONFIG_REGION_INDEX + 1)
 
 struct vdev {
+	/* VFIO device name (sysfs basename): PCI address or mdev UUID */
 	char bdf[64];
+	char sysfs[256];	/* the device's sysfs directory */
+	char driver[64];	/* the driver bound to it, "" if none */
+	/*
+	 * VFIO_DEVICE_FLAGS_PCI: config space, BAR region indexes and the
+	 * vendor/device/revision below exist only then.
+	 */
+	bool pci;
 	int container;
 	int group;
 	int fd;
@@ -29,12 +40,22 @@ struct vdev {
 	uint8_t revision;
 };
 
-/* Normalizes "01:00.0" to "0000:01:00.0". */
+/*
+ * The VFIO device name of a device spelling: "01:00.0" -> "0000:01:00.0", a
+ * sysfs path -> its last component, anything else (a UUID) unchanged.
+ */
 void vdev_norm_bdf(char *out, size_t len, const char *bdf);
+/*
+ * Resolves a PCI address, an mdev UUID or a sysfs device path into the VFIO
+ * device name and the sysfs directory.  -EINVAL for anything else.
+ */
+int vdev_resolve(const char *spec, char *name, size_t nlen, char *sysfs,
+		 size_t slen);
 
 /* Sets d->fd etc. to -1 so that vdev_close() is always safe. */
 void vdev_init(struct vdev *d);
-int vdev_open(struct vdev *d, const char *bdf);
+/* @dev: PCI address, mdev UUID or sysfs device path (see vdev_resolve()). */
+int vdev_open(struct vdev *d, const char *dev);
 void vdev_close(struct vdev *d);
 bool vdev_is_open(const struct vdev *d);
 
@@ -66,7 +87,10 @@ int vdev_cfg_wr16(const struct vdev *d, uint64_t off, uint16_t v);
 /* Maps a whole region read/write.  Returns NULL and sets errno on failure. */
 void *vdev_mmap(const struct vdev *d, unsigned int idx, size_t *len);
 
-/* Makes sure memory decoding is on in the (virtual) command register. */
+/*
+ * Makes sure memory decoding is on in the (virtual) command register.
+ * vdev_cfg_*() and this fail with -ENODEV on a device that is not VFIO-PCI.
+ */
 int vdev_enable_memory(const struct vdev *d);
 
 #endif /* VFIO_DEV_H */
