@@ -30,7 +30,6 @@
 #include <linux/uaccess.h>
 
 #include "ivm_mig.h"
-#include "ivm_mutate.h"
 
 /* Bytes moved between the device and the user per step of a data file. */
 #define IVM_BOUNCE_SIZE		(256 * 1024)
@@ -257,8 +256,6 @@ static int ivm_freeze(struct ivm_mig *mig)
 {
 	int ret;
 
-	if (IVM_MUTATED(NO_FREEZE))
-		return 0;
 	ivm_set_frozen(mig, true);
 	ret = wait_event_killable(mig->access_wq, ivm_access_idle(mig));
 	if (ret) {
@@ -625,8 +622,7 @@ static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 		ret = PTR_ERR(f->filp);
 		goto err_free_bounce;
 	}
-	if (!IVM_MUTATED(SEEKABLE))
-		stream_open(f->filp->f_inode, f->filp);
+	stream_open(f->filp->f_inode, f->filp);
 	/* Our own reference, dropped by ivm_file_retire(). */
 	get_file(f->filp);
 	return f;
@@ -663,9 +659,9 @@ static void ivm_file_retire(struct ivm_file **fp)
 static void ivm_reset_locked(struct ivm_mig *mig)
 {
 	lockdep_assert_held(&mig->state_mutex);
-	if (mig->save_file && !IVM_MUTATED(RESET_KEEPS_FD))
+	if (mig->save_file)
 		WRITE_ONCE(mig->save_file->disabled, true);
-	if (mig->resume_file && !IVM_MUTATED(RESET_KEEPS_FD))
+	if (mig->resume_file)
 		WRITE_ONCE(mig->resume_file->disabled, true);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	ivm_set_frozen(mig, false);
@@ -696,8 +692,7 @@ again:
  */
 void ivm_mig_reset_done(struct ivm_mig *mig)
 {
-	if (!IVM_MUTATED(RESET_KEEPS_FD))
-		atomic_inc(&mig->reset_gen);
+	atomic_inc(&mig->reset_gen);
 	spin_lock(&mig->reset_lock);
 	mig->deferred_reset = true;
 	if (!mutex_trylock(&mig->state_mutex)) {
@@ -764,7 +759,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	mutex_lock(&f->lock);
 	if (ivm_file_dead(f)) {
 		ret = -ENODEV;
-	} else if (ivm_parse_finish(&f->parse) && !IVM_MUTATED(ACCEPT_SHORT)) {
+	} else if (ivm_parse_finish(&f->parse)) {
 		dev_warn_ratelimited(ivm_dev(mig),
 				     "migration stream incomplete: %s\n",
 				     f->parse.err);
@@ -775,7 +770,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	f->disabled = true;
 	mutex_unlock(&f->lock);
 	ivm_file_retire(&mig->resume_file);
-	if (ret || IVM_MUTATED(DROP_REGS))
+	if (ret)
 		return ret;
 
 	ret = ivm_lock_device(mig, &cmd);
@@ -820,8 +815,7 @@ static struct file *ivm_step(struct ivm_mig *mig,
 		return ivm_start_save(mig);
 	if (cur == VFIO_DEVICE_STATE_STOP_COPY &&
 	    next == VFIO_DEVICE_STATE_STOP) {
-		if (!IVM_MUTATED(SESSION_FD))
-			ivm_file_retire(&mig->save_file);
+		ivm_file_retire(&mig->save_file);
 		return NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
@@ -886,8 +880,6 @@ static int ivm_get_state(struct vfio_device *core_vdev,
 
 	mutex_lock(&mig->state_mutex);
 	*state = mig->mig_state;
-	if (IVM_MUTATED(GET_STATE) && *state == VFIO_DEVICE_STATE_STOP_COPY)
-		*state = VFIO_DEVICE_STATE_STOP;
 	ivm_state_unlock(mig);
 	return 0;
 }
@@ -897,8 +889,6 @@ static int ivm_get_data_size(struct vfio_device *core_vdev,
 			     unsigned long *len)
 {
 	*len = ivm_stream_size(&to_mig(core_vdev)->desc);
-	if (IVM_MUTATED(DATA_SIZE))
-		*len += IVM_STREAM_PAGE_SIZE;
 	return 0;
 }
 #endif
@@ -948,7 +938,7 @@ static int ivm_log_start(struct vfio_device *core_vdev,
 	}
 
 	mutex_lock(&mig->state_mutex);
-	if (mig->log_active && !IVM_MUTATED(LOG_RESTART)) {
+	if (mig->log_active) {
 		ret = -EBUSY;
 	} else {
 		kfree(mig->log_ranges);
