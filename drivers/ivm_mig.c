@@ -148,7 +148,7 @@ enum ivm_file_kind {
  * @kind: enum ivm_file_kind
  * @gen: mig->reset_gen when the file was created
  * @lock: serialises reads or writes; protects @save, @parse and @bounce
- * @disabled: the session ended; set under @lock, or without it by a reset
+ * @disabled: the session ended; set without @lock by a reset or a retire
  * @save: stream cursor of a save file
  * @parse: stream parser of a resume file
  * @bounce: IVM_BOUNCE_SIZE bytes between device and user
@@ -635,15 +635,20 @@ err_free_file:
 	return ERR_PTR(ret);
 }
 
-/* End a file's session for good and drop our reference; state_mutex held. */
+/*
+ * End a file's session for good and drop our reference; state_mutex held.
+ * The flag is set before the lock is taken, so that a read() or write() in
+ * progress stops at its next chunk instead of moving all of its bytes
+ * first; taking the lock then waits for it to leave.
+ */
 static void ivm_file_retire(struct ivm_file **fp)
 {
 	struct ivm_file *f = *fp;
 
 	if (!f)
 		return;
+	WRITE_ONCE(f->disabled, true);
 	mutex_lock(&f->lock);
-	f->disabled = true;
 	mutex_unlock(&f->lock);
 	fput(f->filp);
 	*fp = NULL;

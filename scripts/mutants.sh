@@ -61,7 +61,7 @@ readme_table() {
 				else if (r != "caught") by = why[order[i]]
 				printf "  %-9s %-11s %s\n", s, r, by
 			}
-		}' "$@" | fold -s -w 116 | sed -E '/^(  [a-z]+ |[A-Z_]+:)/!s/^/                        /'
+		}' "$@" | fold -s -w 116 | sed -E '/^$/b; /^(  [a-z]+ |[A-Z_]+:)/!s/^/                        /'
 }
 readme() { # TSV...
 	local sel e2e
@@ -106,8 +106,11 @@ vmrun() {
 verdict_line() { grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$1" | tail -1; }
 # first_fails LOG [PREFIX]: the first three failing tests (names only), "+N more" after them
 first_fails() {
-	grep -E "^FAIL  ${2:-}" "$1" | sed -E 's/^FAIL  //; s/  -- .*//' | awk '
-		{ n++; if (n <= 3) s = s (n > 1 ? ", " : "") $0 }
+	grep -E "^FAIL  ${2:-}" "$1" | sed -E 's/^FAIL  //; /kernel log clean  -- /!s/  -- .*//; s/(kernel log clean)  -- (.{0,100}).*/\1 (\2)/' | awk '
+		{ n++; if (n > 3) next
+		  p = $0; t = ""; i = index($0, ": "); if (i) { p = substr($0, 1, i - 1); t = substr($0, i + 2) }
+		  if (n > 1 && p == last && t != "") s = s ", " t; else s = s (n > 1 ? "; " : "") $0
+		  last = p }
 		END { if (n > 3) s = s sprintf(" (+%d more)", n - 3); print s }'
 }
 

@@ -903,13 +903,15 @@ static void *toucher_region(void *arg)
 		ssize_t n = rd ? pread(t->a->dev.fd, rbuf, t->len, bar2) :
 				 pwrite(t->a->dev.fd, t->buf[i & 1], t->len, bar2);
 
-		if (n == (ssize_t)t->len)
+		if (n == (ssize_t)t->len) {
 			atomic_fetch_add(&t->region_ok, 1);
-		else if (n < 0 && errno == EIO)
+		} else if (n < 0 && errno == EIO) {
 			atomic_fetch_add(&t->region_eio, 1);
-		else
+			vmt_sleep_ms(1);	/* stopped: do not spin */
+		} else {
 			toucher_bad(t, rd ? "region read" : "region write",
 				    n < 0 ? errno : EPROTO);
+		}
 	}
 	free(rbuf);
 	return NULL;
