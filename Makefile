@@ -4,7 +4,7 @@
 # On a host with kernel headers:  make [KDIR=...]; make install   (then scripts/bind.sh)
 # In a QEMU guest built from Debian packages (needs root, see README.md):
 #   make check [SUITE=trixie|sid|bookworm] [EXTRA_TESTS=<dir>]   build + boot + run all tests, print the verdict
-#   make demo | make bench | make vm-shell | make vm-clean | make harness-selftest
+#   make demo | make bench | make vm-shell | make vm-clean | make harness-selftest | make mutants
 # Harness variables (make variables or environment): SUITE IVM_CACHE IVM_SMALL IVM_MISMATCH IVM_BIG IVM_TIMEOUT
 # IVM_TEST_TIMEOUT IVM_MEM IVM_KO EXTRA_TESTS V=1 -- see README.md.
 KVER ?= $(shell uname -r)
@@ -46,4 +46,8 @@ vm-clean:
 harness-selftest:
 	@scripts/harness-selftest.sh
 
-.PHONY: all modules clean install check demo vm-shell vm-build bench vm-clean harness-selftest
+# Mutation testing: every tools/mutants/*.patch (MUTANTS="A B") must make make check fail (scripts/mutants.sh).
+mutants:
+	@scripts/mutants.sh
+
+.PHONY: all modules clean install check demo vm-shell vm-build bench vm-clean harness-selftest mutants

@@ -30,7 +30,6 @@
 #include <linux/uaccess.h>
 
 #include "ivm_mig.h"
-#include "ivm_mutate.h"
 
 /* Bytes moved between the device and the user per step of a data file. */
 #define IVM_BOUNCE_SIZE		(256 * 1024)
@@ -149,7 +148,7 @@ enum ivm_file_kind {
  * @kind: enum ivm_file_kind
  * @gen: mig->reset_gen when the file was created
  * @lock: serialises reads or writes; protects @save, @parse and @bounce
- * @disabled: the session ended; set under @lock, or without it by a reset
+ * @disabled: the session ended; set without @lock by a reset or a retire
  * @save: stream cursor of a save file
  * @parse: stream parser of a resume file
  * @bounce: IVM_BOUNCE_SIZE bytes between device and user
@@ -257,8 +256,6 @@ static int ivm_freeze(struct ivm_mig *mig)
 {
 	int ret;
 
-	if (IVM_MUTATED(NO_FREEZE))
-		return 0;
 	ivm_set_frozen(mig, true);
 	ret = wait_event_killable(mig->access_wq, ivm_access_idle(mig));
 	if (ret) {
@@ -625,8 +622,7 @@ static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 		ret = PTR_ERR(f->filp);
 		goto err_free_bounce;
 	}
-	if (!IVM_MUTATED(SEEKABLE))
-		stream_open(f->filp->f_inode, f->filp);
+	stream_open(f->filp->f_inode, f->filp);
 	/* Our own reference, dropped by ivm_file_retire(). */
 	get_file(f->filp);
 	return f;
@@ -639,15 +635,20 @@ err_free_file:
 	return ERR_PTR(ret);
 }
 
-/* End a file's session for good and drop our reference; state_mutex held. */
+/*
+ * End a file's session for good and drop our reference; state_mutex held.
+ * The flag is set before the lock is taken, so that a read() or write() in
+ * progress stops at its next chunk instead of moving all of its bytes
+ * first; taking the lock then waits for it to leave.
+ */
 static void ivm_file_retire(struct ivm_file **fp)
 {
 	struct ivm_file *f = *fp;
 
 	if (!f)
 		return;
+	WRITE_ONCE(f->disabled, true);
 	mutex_lock(&f->lock);
-	f->disabled = true;
 	mutex_unlock(&f->lock);
 	fput(f->filp);
 	*fp = NULL;
@@ -663,9 +664,9 @@ static void ivm_file_retire(struct ivm_file **fp)
 static void ivm_reset_locked(struct ivm_mig *mig)
 {
 	lockdep_assert_held(&mig->state_mutex);
-	if (mig->save_file && !IVM_MUTATED(RESET_KEEPS_FD))
+	if (mig->save_file)
 		WRITE_ONCE(mig->save_file->disabled, true);
-	if (mig->resume_file && !IVM_MUTATED(RESET_KEEPS_FD))
+	if (mig->resume_file)
 		WRITE_ONCE(mig->resume_file->disabled, true);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	ivm_set_frozen(mig, false);
@@ -696,8 +697,7 @@ again:
  */
 void ivm_mig_reset_done(struct ivm_mig *mig)
 {
-	if (!IVM_MUTATED(RESET_KEEPS_FD))
-		atomic_inc(&mig->reset_gen);
+	atomic_inc(&mig->reset_gen);
 	spin_lock(&mig->reset_lock);
 	mig->deferred_reset = true;
 	if (!mutex_trylock(&mig->state_mutex)) {
@@ -764,7 +764,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	mutex_lock(&f->lock);
 	if (ivm_file_dead(f)) {
 		ret = -ENODEV;
-	} else if (ivm_parse_finish(&f->parse) && !IVM_MUTATED(ACCEPT_SHORT)) {
+	} else if (ivm_parse_finish(&f->parse)) {
 		dev_warn_ratelimited(ivm_dev(mig),
 				     "migration stream incomplete: %s\n",
 				     f->parse.err);
@@ -775,7 +775,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	f->disabled = true;
 	mutex_unlock(&f->lock);
 	ivm_file_retire(&mig->resume_file);
-	if (ret || IVM_MUTATED(DROP_REGS))
+	if (ret)
 		return ret;
 
 	ret = ivm_lock_device(mig, &cmd);
@@ -820,8 +820,7 @@ static struct file *ivm_step(struct ivm_mig *mig,
 		return ivm_start_save(mig);
 	if (cur == VFIO_DEVICE_STATE_STOP_COPY &&
 	    next == VFIO_DEVICE_STATE_STOP) {
-		if (!IVM_MUTATED(SESSION_FD))
-			ivm_file_retire(&mig->save_file);
+		ivm_file_retire(&mig->save_file);
 		return NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
@@ -886,8 +885,6 @@ static int ivm_get_state(struct vfio_device *core_vdev,
 
 	mutex_lock(&mig->state_mutex);
 	*state = mig->mig_state;
-	if (IVM_MUTATED(GET_STATE) && *state == VFIO_DEVICE_STATE_STOP_COPY)
-		*state = VFIO_DEVICE_STATE_STOP;
 	ivm_state_unlock(mig);
 	return 0;
 }
@@ -897,8 +894,6 @@ static int ivm_get_data_size(struct vfio_device *core_vdev,
 			     unsigned long *len)
 {
 	*len = ivm_stream_size(&to_mig(core_vdev)->desc);
-	if (IVM_MUTATED(DATA_SIZE))
-		*len += IVM_STREAM_PAGE_SIZE;
 	return 0;
 }
 #endif
@@ -948,7 +943,7 @@ static int ivm_log_start(struct vfio_device *core_vdev,
 	}
 
 	mutex_lock(&mig->state_mutex);
-	if (mig->log_active && !IVM_MUTATED(LOG_RESTART)) {
+	if (mig->log_active) {
 		ret = -EBUSY;
 	} else {
 		kfree(mig->log_ranges);

@@ -19,7 +19,6 @@
 #define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
 #endif
 
-#include "ivm_mutate.h"
 #include "ivm_stream.h"
 
 #define HDR_SIZE	sizeof(struct ivm_stream_header)
@@ -404,7 +403,7 @@ static int complete_piece(struct ivm_parser *p)
 	case IVM_PARSE_END:
 		if (get32(p->buf + 4))
 			return bad_field(p, "END reserved", get32(p->buf + 4), 0);
-		if (get32(p->buf) != ~p->crc && !IVM_MUTATED(SKIP_CRC))
+		if (get32(p->buf) != ~p->crc)
 			return bad_field(p, "crc32c", get32(p->buf), ~p->crc);
 		parse_expect(p, IVM_PARSE_DONE, 0);
 		return 0;

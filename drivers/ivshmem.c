@@ -14,7 +14,6 @@
 #include <linux/vfio_pci_core.h>
 
 #include "ivm_mig.h"
-#include "ivm_mutate.h"
 
 #define IVSHMEM_VENDOR_ID	0x1af4
 #define IVSHMEM_DEVICE_ID	0x1110
@@ -83,8 +82,7 @@ static int ivshmem_save_regs(struct ivm_mig *mig, void *blob)
 	r->intrmask = cpu_to_le32(ioread32(iv->regs + IVSHMEM_INTRMASK));
 	status = ioread32(iv->regs + IVSHMEM_INTRSTATUS);
 	/* The read cleared INTRSTATUS: put it back, saving changes nothing. */
-	if (!IVM_MUTATED(CLOBBER_STATUS))
-		iowrite32(status, iv->regs + IVSHMEM_INTRSTATUS);
+	iowrite32(status, iv->regs + IVSHMEM_INTRSTATUS);
 	r->intrstatus = cpu_to_le32(status);
 	return 0;
 }
@@ -342,10 +340,6 @@ static int ivshmem_vfio_probe(struct pci_dev *pdev,
 	if (ret)
 		goto err_put;
 
-#ifdef IVM_MUTATION
-	pci_notice(pdev, "mutation-test build (%s): deliberately broken, for testing the tests only\n",
-		   IVM_MUTATION);
-#endif
 	if (plain)
 		pci_info(pdev, "ivshmem-plain, %llu MiB shared memory: migration supported\n",
 			 (unsigned long long)pci_resource_len(pdev, IVSHMEM_MEM_BAR) >> 20);

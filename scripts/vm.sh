@@ -74,6 +74,18 @@ else
 		--exclude='.*.cmd' --exclude='modules.order' --exclude=Module.symvers -cf - . | tar -C "$SH/src" -xf -
 fi
 cp "$IMG"/kselftest/kselftest*.h "$RUN/kselftest/"
+# IVM_MUTATE=<NAME>: break the run's copy of the driver with tools/mutants/<NAME>.patch (scripts/mutants.sh)
+if [ -n "${IVM_MUTATE:-}" ]; then
+	mp=tools/mutants/$IVM_MUTATE.patch
+	[ -f "$SH/src/$mp" ] || die "IVM_MUTATE=$IVM_MUTATE: no $mp"
+	command -v patch > /dev/null || die "IVM_MUTATE needs patch(1) on the host (apt-get install patch)"
+	if ! out=$(patch -d "$SH/src" -p1 --batch --forward --no-backup-if-mismatch < "$SH/src/$mp" 2>&1); then
+		hstep fail "apply $mp" "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-300)"
+		die "IVM_MUTATE=$IVM_MUTATE: $mp does not apply to this tree: $(echo "$out" | tail -3 | tr '\n' ' ')"
+	fi
+	echo "mutate=$IVM_MUTATE" >> "$RUN/meta"
+	hstep ok "apply $mp" "a deliberately broken driver"
+fi
 KDIR=/lib/modules/$KVER/build
 # build LOGNAME COMMAND: run in the chroot (the run dir is /mnt/ivm there), log to $RUN/build-LOGNAME.log
 build() {
@@ -92,10 +104,8 @@ if [ -n "${IVM_KO:-}" ]; then
 	hstep skip "build $IVM_DRIVER.ko" "using IVM_KO=$IVM_KO instead"
 else
 	t=$(date +%s)
-	# IVM_MUTATE=<NAME>: a deliberately broken driver build (see Kbuild); IVM_MAKEFLAGS: more make arguments
-	margs="${IVM_MUTATE:+IVM_MUTATE=$IVM_MUTATE} ${IVM_MAKEFLAGS:-}"
-	[ -n "${IVM_MUTATE:-}" ] && info "module built with IVM_MUTATE=$IVM_MUTATE"
-	if build module "make -C /mnt/ivm/share/src KDIR=$KDIR -j$(nproc) $margs" && [ -f "$SH/src/$IVM_DRIVER.ko" ]; then
+	# IVM_MAKEFLAGS: more make arguments
+	if build module "make -C /mnt/ivm/share/src KDIR=$KDIR -j$(nproc) ${IVM_MAKEFLAGS:-}" && [ -f "$SH/src/$IVM_DRIVER.ko" ]; then
 		KO=src/$IVM_DRIVER.ko
 		hstep ok "build $IVM_DRIVER.ko" "$(( $(date +%s) - t )) s"
 	else

@@ -17,9 +17,13 @@
  * stack); they count and describe problems, the main thread asserts.
  */
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
 
 #include "lib/ivshmem_test.h"
 
@@ -766,6 +770,7 @@ TEST_F_TIMEOUT(bigrace, op_woken, 180)
 	struct vmt_buf s = { 0 };
 	struct bigop o;
 	pthread_t tid;
+	uint64_t full = 0;
 	double t0, t_kill;
 	int fd = self->a.dev.fd;
 
@@ -799,6 +804,10 @@ TEST_F_TIMEOUT(bigrace, op_woken, 180)
 		ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &o.fd));
 	}
 	ASSERT_LE(0, o.fd);
+	if (o.writer)
+		full = s.len;
+	else
+		ASSERT_OK(ivsh_data_size(&self->a, &full));
 	if (variant->close_dev)
 		ivsh_unmap(&self->a);
 
@@ -819,11 +828,27 @@ TEST_F_TIMEOUT(bigrace, op_woken, 180)
 	       o.ret < 0 ? strerror(o.err) : "ok",
 	       variant->close_dev ? "close" : "reset", t_kill - t0,
 	       o.t_end - t_kill);
-	/* The call in flight either completed or failed with ENODEV ... */
+	/*
+	 * The call was still in flight when the reset or close began (else
+	 * this proves nothing), and it was woken: it ended with ENODEV or
+	 * short of the whole stream, soon after, instead of moving everything.
+	 */
+	ASSERT_LT(t0, o.t_end) {
+		TH_LOG("the %s ended before the %s began: raise the size",
+		       o.writer ? "write" : "read",
+		       variant->close_dev ? "close" : "reset");
+	}
 	if (o.ret < 0) {
 		ASSERT_EQ(ENODEV, o.err);
 	} else {
-		ASSERT_GE((ssize_t)o.len, o.ret);
+		ASSERT_GT((ssize_t)full, o.ret) {
+			TH_LOG("the %s moved the whole stream (%zd bytes): not woken",
+			       o.writer ? "write" : "read", o.ret);
+		}
+	}
+	ASSERT_GT(5.0, o.t_end - t_kill) {
+		TH_LOG("woken only %.3f s after the %s", o.t_end - t_kill,
+		       variant->close_dev ? "close" : "reset");
 	}
 	/* ... and the fd is dead afterwards. */
 	ASSERT_EQ(-1, o.ret2);
@@ -840,6 +865,465 @@ TEST_F_TIMEOUT(bigrace, op_woken, 180)
 		vmt_buf_free(&s);
 	else
 		free(o.buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Freezing vs. BAR accesses in flight: entering STOP must wait for region
+ * reads/writes and mmap faults already started, so that nothing the user
+ * began before SET STOP returned changes device memory afterwards.
+ */
+
+struct toucher {
+	const struct ivsh *a;
+	atomic_bool stop;
+	atomic_ulong region_ok, region_eio, mmap_ok, mmap_sigbus;
+	atomic_ulong unexpected;
+	char first_unexpected[128];
+	uint8_t *buf[2];
+	size_t len;
+};
+
+static void toucher_bad(struct toucher *t, const char *what, int err)
+{
+	if (atomic_fetch_add(&t->unexpected, 1) == 0)
+		snprintf(t->first_unexpected, sizeof(t->first_unexpected),
+			 "%s: %s", what, strerror(err));
+}
+
+/* Region writes of two alternating patterns, and reads, through the device fd. */
+static void *toucher_region(void *arg)
+{
+	struct toucher *t = arg;
+	off_t bar2 = t->a->dev.region[IVSHMEM_MEM_BAR].offset;
+	uint8_t *rbuf = malloc(t->len);
+	unsigned long i;
+
+	for (i = 0; rbuf && !atomic_load(&t->stop); i++) {
+		bool rd = i % 4 == 3;
+		ssize_t n = rd ? pread(t->a->dev.fd, rbuf, t->len, bar2) :
+				 pwrite(t->a->dev.fd, t->buf[i & 1], t->len, bar2);
+
+		if (n == (ssize_t)t->len) {
+			atomic_fetch_add(&t->region_ok, 1);
+		} else if (n < 0 && errno == EIO) {
+			atomic_fetch_add(&t->region_eio, 1);
+			vmt_sleep_ms(1);	/* stopped: do not spin */
+		} else {
+			toucher_bad(t, rd ? "region read" : "region write",
+				    n < 0 ? errno : EPROTO);
+		}
+	}
+	free(rbuf);
+	return NULL;
+}
+
+static __thread sigjmp_buf toucher_env;
+static __thread volatile sig_atomic_t toucher_armed;
+
+static void toucher_sigbus(int sig)
+{
+	if (toucher_armed)
+		siglongjmp(toucher_env, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Writes through the BAR2 mapping, page by page; SIGBUS while frozen. */
+static void *toucher_mmap(void *arg)
+{
+	struct toucher *t = arg;
+	volatile unsigned long i = 0;
+
+	while (!atomic_load(&t->stop)) {
+		uint64_t off = (i++ * 4096) % t->len;
+
+		if (sigsetjmp(toucher_env, 1)) {
+			toucher_armed = 0;
+			atomic_fetch_add(&t->mmap_sigbus, 1);
+			vmt_sleep_ms(1);
+			continue;
+		}
+		toucher_armed = 1;
+		*(volatile uint64_t *)(t->a->mem + off) = i;
+		toucher_armed = 0;
+		atomic_fetch_add(&t->mmap_ok, 1);
+	}
+	return NULL;
+}
+
+/* The whole STOP_COPY stream of a stopped device; back to STOP. */
+static int stopped_snapshot(struct ivsh *s, struct vmt_buf *out)
+{
+	int fd = -1, ret;
+
+	out->len = 0;
+	ret = mig_set_state(s->dev.fd, STATE(STOP_COPY), &fd);
+	if (ret)
+		return ret;
+	ret = mig_read_all(fd, out, VMT_MiB, NULL, 0, NULL, NULL) > 0 ? 0 : -EIO;
+	close(fd);
+	if (!ret)
+		ret = mig_set_state_nofd(s->dev.fd, STATE(STOP));
+	return ret;
+}
+
+static size_t first_diff(const struct vmt_buf *x, const struct vmt_buf *y)
+{
+	size_t i, n = x->len < y->len ? x->len : y->len;
+
+	for (i = 0; i < n; i++)
+		if (x->p[i] != y->p[i])
+			return i;
+	return x->len == y->len ? SIZE_MAX : n;
+}
+
+FIXTURE(freeze) {
+	struct ivsh a;
+	struct vmt_kmsg kmsg;
+	uint64_t seed;
+};
+
+FIXTURE_SETUP(freeze)
+{
+	ivsh_init(&self->a);
+	vmt_kmsg_open(&self->kmsg);
+	self->seed = vmt_seed();
+	OPEN_IVSH(&self->a, "IVSHMEM_BDF_A");
+}
+
+FIXTURE_TEARDOWN(freeze)
+{
+	ivsh_close(&self->a);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+TEST_F_TIMEOUT(freeze, bar_access_vs_stop, 180)
+{
+	struct vmt_buf s1 = { 0 }, s2 = { 0 };
+	bool with_mmap = ivsh_mmap_freezes();
+	struct toucher t;
+	pthread_t tr, tm;
+	struct vmt_rng rng;
+	struct sigaction sa;
+	size_t i, d = SIZE_MAX;
+	int it, err = 0, fd = self->a.dev.fd;
+
+	memset(&t, 0, sizeof(t));
+	t.a = &self->a;
+	t.len = self->a.mem_size;
+	t.buf[0] = malloc(t.len);
+	t.buf[1] = malloc(t.len);
+	ASSERT_TRUE(t.buf[0] && t.buf[1]);
+	for (i = 0; i < t.len; i++) {
+		t.buf[0][i] = (uint8_t)(i * 7 + 1);
+		t.buf[1][i] = (uint8_t)~(i * 7 + 1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = toucher_sigbus;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	vmt_rng_seed(&rng, self->seed);
+	TH_LOG("seed 0x%llx, region writes of %zu bytes%s",
+	       (unsigned long long)self->seed, t.len,
+	       with_mmap ? " and writes through the mapping" :
+	       " (mappings are not frozen on this kernel: region access only)");
+
+	ASSERT_EQ(0, pthread_create(&tr, NULL, toucher_region, &t));
+	if (with_mmap)
+		ASSERT_EQ(0, pthread_create(&tm, NULL, toucher_mmap, &t));
+	/* Failures are only noted here: the threads must stop first. */
+	for (it = 0; it < 30 && !err && d == SIZE_MAX; it++) {
+		vmt_sleep_ms(1 + vmt_rng_below(&rng, 20));
+		err = mig_set_state_nofd(fd, STATE(STOP));
+		if (!err)
+			err = stopped_snapshot(&self->a, &s1);
+		vmt_sleep_ms(30);
+		if (!err)
+			err = stopped_snapshot(&self->a, &s2);
+		if (!err)
+			d = first_diff(&s1, &s2);
+		if (!err)
+			err = mig_set_state_nofd(fd, STATE(RUNNING));
+	}
+	atomic_store(&t.stop, true);
+	pthread_join(tr, NULL);
+	if (with_mmap)
+		pthread_join(tm, NULL);
+	ASSERT_EQ(0, err) {
+		TH_LOG("iteration %d: %s (%s)", it - 1, strerror(-err),
+		       vmt_errstr());
+	}
+	ASSERT_EQ(SIZE_MAX, d) {
+		TH_LOG("iteration %d: device memory changed while stopped (stream byte %zu of %zu): an access begun before SET STOP went on after it",
+		       it - 1, d, s1.len);
+	}
+	TH_LOG("region ok %lu, EIO %lu; mapping ok %lu, SIGBUS %lu",
+	       atomic_load(&t.region_ok), atomic_load(&t.region_eio),
+	       atomic_load(&t.mmap_ok), atomic_load(&t.mmap_sigbus));
+	ASSERT_EQ(0, atomic_load(&t.unexpected)) {
+		TH_LOG("first unexpected result: %s", t.first_unexpected);
+	}
+	/* Both kinds of access really happened, and were really refused. */
+	ASSERT_LT(0, atomic_load(&t.region_ok));
+	ASSERT_LT(0, atomic_load(&t.region_eio));
+	if (with_mmap) {
+		ASSERT_LT(0, atomic_load(&t.mmap_ok));
+		ASSERT_LT(0, atomic_load(&t.mmap_sigbus));
+	}
+	ASSERT_STATE(fd, STATE(RUNNING));
+	vmt_buf_free(&s1);
+	vmt_buf_free(&s2);
+	free(t.buf[0]);
+	free(t.buf[1]);
+}
+
+/* ------------------------------------------------------------------------
+ * Resets that arrive while a data file's user or the FSM is blocked, made
+ * deterministic with a userfaultfd page as the user buffer: the kernel's
+ * copy to or from it waits until the test resolves the fault.
+ */
+
+struct uffd_buf {
+	int uffd;
+	uint8_t *p;
+	size_t len;
+};
+
+static int uffd_buf_init(struct uffd_buf *u, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+
+	u->len = len;
+	u->p = MAP_FAILED;
+	u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->uffd < 0)
+		return -errno;
+	if (ioctl(u->uffd, UFFDIO_API, &api))
+		return -errno;
+	u->p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->p == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)u->p;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(u->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+static void uffd_buf_free(struct uffd_buf *u)
+{
+	if (u->p != MAP_FAILED && u->p)
+		munmap(u->p, u->len);
+	if (u->uffd >= 0)
+		close(u->uffd);
+	u->uffd = -1;
+	u->p = NULL;
+}
+
+/* Waits for a thread to fault on the buffer: 0, or -ETIMEDOUT. */
+static int uffd_wait_fault(struct uffd_buf *u, int ms)
+{
+	struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -ETIMEDOUT;
+	if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -errno;
+	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -EPROTO;
+}
+
+/* Fills the whole buffer with @byte, which wakes the faulting thread. */
+static int uffd_resolve(struct uffd_buf *u, uint8_t byte)
+{
+	struct uffdio_copy c;
+	void *src = malloc(u->len);
+	int ret = 0;
+
+	if (!src)
+		return -ENOMEM;
+	memset(src, byte, u->len);
+	memset(&c, 0, sizeof(c));
+	c.dst = (unsigned long)u->p;
+	c.src = (unsigned long)src;
+	c.len = u->len;
+	if (ioctl(u->uffd, UFFDIO_COPY, &c))
+		ret = -errno;
+	free(src);
+	return ret;
+}
+
+/* Waits until thread @tid sleeps uninterruptibly (state D) for 100 ms. */
+static int wait_thread_blocked(pid_t tid, int ms)
+{
+	char path[64], buf[256], *p;
+	int fd, seen = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	for (; ms > 0; ms -= 10) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -errno;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return -EIO;
+		buf[n] = 0;
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'D') {
+			if (++seen >= 10)
+				return 0;
+		} else {
+			seen = 0;
+		}
+		vmt_sleep_ms(10);
+	}
+	return -ETIMEDOUT;
+}
+
+struct blocked_op {
+	pthread_t tid;
+	atomic_int sys_tid;
+	int fd;		/* data fd, or the device fd for a SET */
+	void *buf;
+	size_t len;
+	int op;		/* 0 read, 1 write, 2 SET STOP */
+	ssize_t ret;
+	int err;
+};
+
+static void *blocked_op_thread(void *arg)
+{
+	struct blocked_op *o = arg;
+
+	atomic_store(&o->sys_tid, (int)syscall(SYS_gettid));
+	if (o->op == 0)
+		o->ret = read(o->fd, o->buf, o->len);
+	else if (o->op == 1)
+		o->ret = write(o->fd, o->buf, o->len);
+	else
+		o->ret = mig_set_state_nofd(o->fd, STATE(STOP));
+	o->err = o->op == 2 ? (int)-o->ret : (o->ret < 0 ? errno : 0);
+	return NULL;
+}
+
+FIXTURE(held) {
+	struct ivsh a;
+	struct vmt_kmsg kmsg;
+	struct uffd_buf u;
+	uint64_t seed;
+};
+
+FIXTURE_SETUP(held)
+{
+	int r;
+
+	ivsh_init(&self->a);
+	self->u.uffd = -1;
+	self->u.p = NULL;
+	vmt_kmsg_open(&self->kmsg);
+	self->seed = vmt_seed();
+	OPEN_IVSH(&self->a, "IVSHMEM_BDF_A");
+	ivsh_fill(&self->a, self->seed);
+	r = uffd_buf_init(&self->u, 65536);
+	if (r == -ENOSYS || r == -EPERM)
+		VMT_SKIP_SETUP("no userfaultfd for kernel copies here: %s",
+			       strerror(-r));
+	ASSERT_OK(r);
+}
+
+FIXTURE_TEARDOWN(held)
+{
+	uffd_buf_free(&self->u);
+	ivsh_close(&self->a);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+/*
+ * A reader blocked in its copy to user memory holds the save file's lock;
+ * SET STOP then waits for that lock with state_mutex held, and a reset
+ * arriving now must be deferred, not lost: once both finish the device is
+ * RUNNING, unfrozen, and the old session is dead.
+ */
+TEST_F_TIMEOUT(held, reset_while_state_mutex_held, 60)
+{
+	struct blocked_op rd = { .op = 0, .len = 65536 };
+	struct blocked_op set = { .op = 2 };
+	int fd = self->a.dev.fd, sfd = -1;
+	uint32_t v, st = ~0U;
+
+	ASSERT_OK(mig_set_state(fd, STATE(STOP_COPY), &sfd));
+	rd.fd = sfd;
+	rd.buf = self->u.p;
+	ASSERT_EQ(0, pthread_create(&rd.tid, NULL, blocked_op_thread, &rd));
+	ASSERT_OK(uffd_wait_fault(&self->u, 10000));
+	set.fd = fd;
+	ASSERT_EQ(0, pthread_create(&set.tid, NULL, blocked_op_thread, &set));
+	while (!atomic_load(&set.sys_tid))
+		vmt_sleep_ms(1);
+	ASSERT_EQ(0, wait_thread_blocked(atomic_load(&set.sys_tid), 10000)) {
+		TH_LOG("SET STOP did not block behind the reader");
+	}
+	/* state_mutex is held now: the driver must defer this reset. */
+	ASSERT_OK(vdev_reset(&self->a.dev));
+	ASSERT_OK(uffd_resolve(&self->u, 0));
+	pthread_join(rd.tid, NULL);
+	pthread_join(set.tid, NULL);
+	TH_LOG("blocked read: %zd (%s), SET STOP: %s", rd.ret,
+	       rd.ret < 0 ? strerror(rd.err) : "ok",
+	       set.ret ? strerror(set.err) : "ok");
+	ASSERT_EQ(0, set.ret);
+	ASSERT_EQ(0, mig_get_state(fd, &st));
+	ASSERT_EQ(STATE(RUNNING), st) {
+		TH_LOG("state %s: the reset that arrived during SET STOP was lost",
+		       mig_state_name(st));
+	}
+	ASSERT_OK(vdev_rd32(&self->a.dev, IVSHMEM_MEM_BAR, 0, &v));
+	ASSERT_EQ(-ENODEV, vmt_read1(sfd));
+	close(sfd);
+	ASSERT_PATTERN(&self->a, self->seed);
+}
+
+/*
+ * A writer blocked in its copy from user memory, between its liveness check
+ * and the device access, when the device is reset: the chunk must not reach
+ * the device (the reset generation check under memory_lock).
+ */
+TEST_F_TIMEOUT(held, no_old_chunk_after_reset, 60)
+{
+	struct blocked_op wr = { .op = 1, .len = 65536 };
+	struct vmt_buf s = { 0 };
+	int fd = self->a.dev.fd, rfd = -1;
+	size_t meta = sizeof(struct ivm_stream_header) +
+		      2 * sizeof(struct ivm_record_header) + 8;
+
+	ASSERT_OK(ivsh_save(&self->a, &s, VMT_MiB, NULL));
+	ASSERT_OK(mig_set_state(fd, STATE(RESUMING), &rfd));
+	/* Header, REGS record and the first MEM record's header. */
+	ASSERT_EQ((ssize_t)meta, write(rfd, s.p, meta));
+	wr.fd = rfd;
+	wr.buf = self->u.p;
+	ASSERT_EQ(0, pthread_create(&wr.tid, NULL, blocked_op_thread, &wr));
+	ASSERT_OK(uffd_wait_fault(&self->u, 10000));
+	ASSERT_OK(vdev_reset(&self->a.dev));
+	ASSERT_OK(uffd_resolve(&self->u, 0xa5));
+	pthread_join(wr.tid, NULL);
+	TH_LOG("blocked write: %zd (%s)", wr.ret,
+	       wr.ret < 0 ? strerror(wr.err) : "ok");
+	ASSERT_EQ(-1, wr.ret);
+	ASSERT_EQ(ENODEV, wr.err);
+	ASSERT_STATE(fd, STATE(RUNNING));
+	/* Nothing of the old session reached BAR2 after the reset. */
+	ASSERT_PATTERN(&self->a, self->seed);
+	close(rfd);
+	vmt_buf_free(&s);
 }
 
 /* ------------------------------------------------------------------------

@@ -1076,4 +1076,80 @@ TEST_F(ivdma, report_unstarted_einval)
 					    self->bitmap));
 }
 
+/*
+ * The driver offers DMA logging only where the vfio core can report
+ * (Documentation/ivshmem-vfio-pci.rst): where it is offered, REPORT must
+ * reach the driver and work, never fail with EOPNOTSUPP.
+ */
+TEST_F(ivdma, offered_means_reportable)
+{
+	struct vfio_device_feature_dma_logging_range r = {
+		.iova = 0, .length = VMT_MiB,
+	};
+	uint64_t pgsz = 4096;
+	int fd = self->c.d.dev.fd;
+
+	ASSERT_TRUE(self->can_report) {
+		TH_LOG("DMA logging is offered, but REPORT fails with EOPNOTSUPP");
+	}
+	ASSERT_OK(dma_log_start(fd, &pgsz, &r, 1));
+	ASSERT_OK(dma_log_report(fd, 0, VMT_MiB, 4096, self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+/* REPORT must lie within the started ranges, all of it. */
+TEST_F(ivdma, report_outside_ranges_einval)
+{
+	struct vfio_device_feature_dma_logging_range r[2] = {
+		{ .iova = 0, .length = VMT_MiB },
+		{ .iova = 4 * VMT_MiB, .length = VMT_MiB },
+	};
+	uint64_t pgsz = 4096;
+	int fd = self->c.d.dev.fd;
+
+	NEED_REPORT(self);
+	ASSERT_OK(dma_log_start(fd, &pgsz, r, 2));
+	ASSERT_OK(dma_log_report(fd, 0, VMT_MiB, 4096, self->bitmap));
+	ASSERT_OK(dma_log_report(fd, 4 * VMT_MiB, VMT_MiB, 4096, self->bitmap));
+	ASSERT_OK(dma_log_report(fd, 4096, 8192, 4096, self->bitmap));
+	/* Starts inside a range, ends outside it. */
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 0, 2 * VMT_MiB, 4096,
+					    self->bitmap));
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, VMT_MiB / 2, 4 * VMT_MiB, 4096,
+					    self->bitmap));
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 4 * VMT_MiB + 4096, VMT_MiB,
+					    4096, self->bitmap));
+	/* Entirely between the ranges. */
+	ASSERT_ERRNO(EINVAL, dma_log_report(fd, 2 * VMT_MiB, 4096, 4096,
+					    self->bitmap));
+	ASSERT_OK(dma_log_stop(fd));
+}
+
+/* Closing the device ends logging: its next user starts from nothing. */
+TEST_F(ivdma, close_stops_logging)
+{
+	struct vfio_device_feature_dma_logging_range r = {
+		.iova = 0, .length = VMT_MiB,
+	};
+	uint64_t pgsz = 4096;
+
+	ASSERT_OK(dma_log_start(self->c.d.dev.fd, &pgsz, &r, 1));
+	/* The mapping holds the device open: drop it, then close for real. */
+	ivsh_unmap(&self->c.d);
+	ASSERT_OK(vdev_close_fd(&self->c.d.dev));
+	ASSERT_OK(vdev_reopen_fd(&self->c.d.dev));
+	ASSERT_OK(ivsh_map(&self->c.d));
+	if (self->can_report) {
+		ASSERT_EQ(-EINVAL, dma_log_report(self->c.d.dev.fd, 0, VMT_MiB,
+						  4096, self->bitmap)) {
+			TH_LOG("REPORT works after close: logging survived it");
+		}
+	}
+	pgsz = 4096;
+	ASSERT_EQ(0, dma_log_start(self->c.d.dev.fd, &pgsz, &r, 1)) {
+		TH_LOG("START fails after close: logging survived it");
+	}
+	ASSERT_OK(dma_log_stop(self->c.d.dev.fd));
+}
+
 VMT_TEST_MAIN
