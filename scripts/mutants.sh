@@ -47,21 +47,25 @@ readme_table() {
 	local area=$1
 	shift
 	awk -F'\t' -v area="$area" '
-		{ key = $1 SUBSEP $2; if (!(key in st)) { order[n++] = key }
+		{ key = $1 SUBSEP $2; if (!(key in st)) { if (!($1 in seen)) { seen[$1] = 1; muts[nm++] = $1 }
+			if (!($2 in sseen)) { sseen[$2] = 1; suites[ns++] = $2 } }
 		  st[key] = $3; why[key] = $4; bysel[key] = $5; bye2e[key] = $6; what[$1] = $7; cby[$1] = $8 }
 		END {
-			for (i = 0; i < n; i++) {
-				split(order[i], k, SUBSEP); m = k[1]; s = k[2]
+			for (i = 0; i < nm; i++) {
+				m = muts[i]
 				if (area == "e2e" && cby[m] !~ /e2e\//) continue
-				if (!(m in shown)) { shown[m] = 1; printf "%s%s: %s\n", (cnt++ ? "\n" : ""), m, what[m] }
-				by = (area == "e2e") ? bye2e[order[i]] : bysel[order[i]]
-				r = st[order[i]]
-				if (r == "caught" && by == "") by = "(only by the other programs: " why[order[i]] ")"
-				if (r == "n/a") by = why[order[i]]
-				else if (r != "caught") by = why[order[i]]
-				printf "  %-9s %-11s %s\n", s, r, by
+				printf "%s%s: %s\n", (cnt++ ? "\n" : ""), m, what[m]
+				for (j = 0; j < ns; j++) {
+					key = m SUBSEP suites[j]
+					if (!(key in st)) continue
+					r = st[key]
+					by = (area == "e2e") ? bye2e[key] : bysel[key]
+					if (r != "caught") by = why[key]
+					else if (by == "") by = "(only by other programs: " why[key] ")"
+					printf "  %-9s %-11s %s\n", suites[j], r, by
+				}
 			}
-		}' "$@" | fold -s -w 116 | sed -E '/^$/b; /^(  [a-z]+ |[A-Z_]+:)/!s/^/                        /'
+		}' "$@" | fold -s -w 116 | sed -E 's/ +$//; /^$/b; /^(  [a-z]+ |[A-Z_]+:)/!s/^/                        /'
 }
 readme() { # TSV...
 	local sel e2e

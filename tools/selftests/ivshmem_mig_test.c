@@ -989,6 +989,89 @@ TEST_F_TIMEOUT(ivfd, any_read_size_same_stream, 120)
 	}
 }
 
+/*
+ * A bad user buffer fails a read or write with EFAULT, or ends it short,
+ * and loses nothing: the next call goes on right after the bytes that were
+ * reported, and the stream (and the restore) come out whole.
+ */
+TEST_F(ivfd, efault_loses_nothing)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct vmt_buf got = { 0 };
+	uint8_t *two, *edge;
+	ssize_t n;
+
+	/* A usable page followed by an inaccessible one. */
+	two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, two);
+	ASSERT_EQ(0, mprotect(two + pg, pg, PROT_NONE));
+	edge = two + pg - 100;
+
+	ASSERT_OK(mig_set_state(self->c.d.dev.fd, STATE(STOP_COPY), &self->fd));
+	ASSERT_EQ(-1, read(self->fd, two + pg, 100));
+	ASSERT_EQ(EFAULT, errno);
+	/* Only the first 100 bytes of this buffer are usable. */
+	n = read(self->fd, edge, 4096);
+	ASSERT_LE(0, n);
+	ASSERT_GE(100, n);
+	ASSERT_OK(vmt_buf_append(&got, edge, n));
+	ASSERT_LT(0, mig_read_all(self->fd, &got, VMT_MiB, NULL, 0, NULL, NULL));
+	ASSERT_EQ(self->c.s.len, got.len);
+	ASSERT_EQ(0, memcmp(self->c.s.p, got.p, got.len)) {
+		TH_LOG("the stream read around EFAULTs differs from the device's stream");
+	}
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(RUNNING)));
+
+	ivsh_fill(&self->c.d, self->c.seed ^ 1);
+	ASSERT_OK(mig_set_state(self->c.d.dev.fd, STATE(RESUMING), &self->fd));
+	ASSERT_EQ(-1, write(self->fd, two + pg, 100));
+	ASSERT_EQ(EFAULT, errno);
+	memcpy(edge, self->c.s.p, 100);
+	n = write(self->fd, edge, 4096);
+	if (n < 0) {
+		ASSERT_EQ(EFAULT, errno);
+		n = 0;
+	}
+	ASSERT_GE(100, n);
+	ASSERT_OK(mig_write_all(self->fd, self->c.s.p + n, self->c.s.len - n,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(STOP)));
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(RUNNING)));
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+	ASSERT_REGS(&self->c.d, self->c.mask, self->c.status);
+	vmt_buf_free(&got);
+	munmap(two, 2 * pg);
+}
+
+/* A reset through sysfs ends the session and returns to RUNNING, unfrozen. */
+TEST_F(ivfd, sysfs_reset_ends_session)
+{
+	struct vmt_buf s = { 0 };
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+		 self->c.d.dev.bdf);
+	ASSERT_OK(mig_set_state(self->c.d.dev.fd, STATE(STOP_COPY), &self->fd));
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd) {
+		TH_LOG("%s: %s", path, strerror(errno));
+	}
+	ASSERT_EQ(1, write(fd, "1", 1)) {
+		TH_LOG("reset through %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	ASSERT_EQ(-ENODEV, vmt_read1(self->fd));
+	ASSERT_STATE(self->c.d.dev.fd, STATE(RUNNING));
+	/* BAR2 is accessible again and kept its contents; saving works. */
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+	ASSERT_OK(ivsh_save(&self->c.d, &s, VMT_MiB, NULL));
+	ASSERT_EQ(self->c.s.len, s.len);
+	vmt_buf_free(&s);
+}
+
 /* ------------------------------------------------------------------------
  * DMA logging on ivshmem: honest, never anything dirty.
  */
