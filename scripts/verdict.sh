@@ -61,7 +61,7 @@ guest_status() { # K
 	fi
 }
 
-# ---- expected skips: $RUN/skips.txt (vm.sh: tools/skips/<suite>.txt + IVM_SKIPS), "PROGRAM TEST-GLOB|- REASON" ----
+# ---- expected skips: $RUN/skips.txt (vm.sh: tools/skips/<lane>.txt + IVM_SKIPS; lane = suite or <suite>-debug), "PROGRAM TEST-GLOB|- REASON" ----
 # A skip that no entry names fails (a feature the driver stopped offering must not turn its tests into quiet skips),
 # so does a listed test that passes (the list must not rot) and an entry that matched nothing in a program that ran.
 declare -A SKIPPROG=()
