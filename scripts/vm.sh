@@ -473,6 +473,10 @@ env | grep -E '^IVM_(BENCH|DEMO)_[A-Z0-9_]+=' | sed -E "s/^([^=]+)=(.*)$/export 
 # debugging (F: sanity checks, Z: red zones, P: poisoning) catch memory errors; printk.time marks kernel lines.
 DEBUG="kfence.sample_interval=100 slub_debug=FZP"
 [ "$MODE" = bench ] && [ -z "${IVM_BENCH_DEBUG:-}" ] && DEBUG=
+# The debug kernel under TCG's -cpu max (which has LA57) reported, in one of two boots, a KASAN wild-memory-access
+# in handle_edge_irq() during identify_cpu(), long before any vfio code runs (2026-12-02, 6.12.117): until that is
+# understood, the lane boots with 4-level paging, which no test depends on.
+[ "$KERNEL" = debug ] && DEBUG="$DEBUG no5lvl"
 APPEND="console=ttyS0,115200 root=/dev/vda rw rootfstype=ext4 init=/sbin/ivm-init fsck.mode=skip \
 intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 no_timer_check $DEBUG \
 printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"

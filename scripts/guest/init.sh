@@ -46,6 +46,12 @@ finish() {
 	poweroff_now
 }
 
+# The links an initramfs would have made in /dev (a kernel booted without one, KERNEL=debug, has none): bash's
+# process substitution needs /dev/fd
+for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/proc/self/fd/2; do
+	[ -e "/dev/${l%%:*}" ] || ln -s "${l#*:}" "/dev/${l%%:*}" 2>/dev/null
+done
+
 # Run from tmpfs, not from the 9p share: the share goes away while the guest powers off.
 if [ "$0" != /run/ivm-init.sh ]; then
 	mount -t tmpfs tmpfs /run && cp "$0" /run/ivm-init.sh && exec /bin/bash /run/ivm-init.sh
