@@ -43,12 +43,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 dir=$(ivm_image_dir)
 suitedir=$IVM_CACHE/$SUITE
-mkdir -p "$suitedir"
-exec 9> "$suitedir/.lock"
-if ! flock -n 9; then
-	step "image: another run is building the $SUITE image, waiting for it"
-	flock 9
-fi
+ivm_cache_lock "$suitedir" "image: the $SUITE image"
 
 if [ -f "$dir/.complete" ] && [ -z "${IVM_REBUILD:-}" ]; then
 	age=$(( ($(date +%s) - $(stat -c %Y "$dir/.complete")) / 86400 ))

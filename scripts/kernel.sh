@@ -17,12 +17,7 @@ IMG=$(ivm_image_dir)
 [ -f "$IMG/.complete" ] || die "kernel: no $SUITE image yet (scripts/image.sh builds it)"
 dir=$(ivm_kernel_dir)
 base=$(dirname "$dir")
-mkdir -p "$base"
-exec 9> "$base/.lock"
-if ! flock -n 9; then
-	step "kernel: another run is building the $SUITE debug kernel, waiting for it"
-	flock 9
-fi
+ivm_cache_lock "$base" "kernel: the $SUITE debug kernel"
 if [ -f "$dir/.complete" ] && [ -z "${IVM_KERNEL_REBUILD:-}" ]; then
 	step "kernel: cached debug kernel $(cat "$dir/kver") ($dir, built in $(sed -n 's/^build_seconds=//p' "$dir/info") s)"
 	exit 0

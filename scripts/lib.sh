@@ -101,6 +101,16 @@ ivm_image_key() {
 		sha256sum | cut -c1-16
 }
 ivm_image_dir() { echo "$IVM_CACHE/$SUITE/$(ivm_image_key)"; }
+# ivm_cache_lock DIR WHAT: creates DIR and holds its build lock (fd 9) for the rest of the script; says so when
+# another run is building WHAT there and waits for it
+ivm_cache_lock() {
+	mkdir -p "$1"
+	exec 9> "$1/.lock"
+	if ! flock -n 9; then
+		step "$2: another run is building it, waiting for it"
+		flock 9
+	fi
+}
 # The debug kernel lane (scripts/kernel.sh): keyed by the image, the image's linux-source version and the config.
 # Bump IVM_KERNEL_FORMAT when scripts/kernel.sh builds something different from the same inputs.
 IVM_KERNEL_FORMAT=1

@@ -57,7 +57,7 @@ stock) ;;
 debug)
 	"$IVM_SCRIPTS/kernel.sh" || die "no debug kernel for $SUITE"
 	KD=$(ivm_kernel_dir)
-	KVER=$(cat "$KD/kver") VMLINUZ=$KD/vmlinuz INITRD= LANE=$SUITE-debug
+	KVER=$(cat "$KD/kver") VMLINUZ=$KD/vmlinuz INITRD='' LANE=$SUITE-debug
 	export IVM_CHROOT_OVER=$KD/upper
 	;;
 *) die "KERNEL=$KERNEL: want stock (the image's kernel) or debug (scripts/kernel.sh)" ;;

@@ -98,7 +98,7 @@ slub_on() {
 }
 check slub_debug_fzp "slub_debug=FZP is not in effect" slub_on
 debug_on() {
-	local bad= o
+	local bad='' o
 	dmesg | grep -q 'KernelAddressSanitizer initialized' || bad="$bad KASAN"
 	[ -e /proc/lockdep ] && [ "$(cat /proc/sys/kernel/prove_locking 2>/dev/null || echo 1)" = 1 ] || bad="$bad lockdep"
 	[ -w /sys/kernel/debug/kmemleak ] || bad="$bad kmemleak"
