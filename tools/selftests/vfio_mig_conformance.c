@@ -1106,11 +1106,29 @@ static int precopy_drain(int fd, struct vmt_buf *out, size_t limit)
 
 #define PRECOPY_LIMIT(s) (4 * (s)->c.stream.len + VMT_MiB)
 
+/*
+ * Reads the pre-copy data until initial_bytes is 0.  Returns false, the test
+ * skipped, if the device still reports some after PRECOPY_LIMIT bytes.
+ */
+static bool precopy_drain_or_skip(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(precopy) *self)
+{
+	int r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
+
+	ASSERT_LE(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	if (r == 1)
+		SKIP(return false,
+		     "the device still reports pre-copy data after %zu bytes",
+		     self->data.len);
+	return true;
+}
+
 /* initial_bytes starts non-zero and shrinks to zero as it is read. */
 TEST_F(precopy, initial_bytes_drain)
 {
 	uint64_t initial = 0, dirty = 0;
-	int r;
 
 	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
 	TH_LOG("PRE_COPY entered: initial_bytes %llu dirty_bytes %llu",
@@ -1118,13 +1136,8 @@ TEST_F(precopy, initial_bytes_drain)
 	ASSERT_LT(0, initial) {
 		TH_LOG("uAPI: initial_bytes should have a non-zero initial value");
 	}
-	r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
-	ASSERT_LE(0, r) {
-		TH_LOG("%s", vmt_errstr());
-	}
-	if (r == 1)
-		SKIP(return, "the device still reports pre-copy data after %zu bytes",
-		     self->data.len);
+	if (!precopy_drain_or_skip(_metadata, self))
+		return;
 	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
 	ASSERT_EQ(0, initial);
 	TH_LOG("%zu bytes of pre-copy data", self->data.len);
@@ -1136,15 +1149,9 @@ TEST_F(precopy, temporary_end_is_enomsg)
 {
 	char b[64];
 	ssize_t n;
-	int r;
 
-	r = precopy_drain(self->fd, &self->data, PRECOPY_LIMIT(self));
-	ASSERT_LE(0, r) {
-		TH_LOG("%s", vmt_errstr());
-	}
-	if (r == 1)
-		SKIP(return, "the device still reports pre-copy data after %zu bytes",
-		     self->data.len);
+	if (!precopy_drain_or_skip(_metadata, self))
+		return;
 	n = read(self->fd, b, sizeof(b));
 	if (n == 0 && conf_is_mtty(&self->c))
 		SKIP(return, "mtty bug: read() at the temporary end of the "
