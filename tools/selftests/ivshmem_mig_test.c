@@ -12,6 +12,7 @@
  *
  * $VMT_SEED replays the random data of a failed run (the seed is logged).
  */
+#include <sys/ioctl.h>
 #include <linux/pci_regs.h>
 
 #include "lib/ivshmem_test.h"
@@ -1069,6 +1070,65 @@ TEST_F(ivfd, sysfs_reset_ends_session)
 	ASSERT_PATTERN(&self->c.d, self->c.seed);
 	ASSERT_OK(ivsh_save(&self->c.d, &s, VMT_MiB, NULL));
 	ASSERT_EQ(self->c.s.len, s.len);
+	vmt_buf_free(&s);
+}
+
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET in the middle of reading the saving data fd: the
+ * secondary bus reset of the device's own root port ends the session like
+ * any other reset (ENODEV, nothing stale), and the device saves again.
+ */
+TEST_F(ivfd, hot_reset_ends_session)
+{
+	uint64_t ibuf[32] = { 0 }, rbuf[4] = { 0 };
+	struct vfio_pci_hot_reset_info *info = (void *)ibuf;
+	struct vfio_pci_hot_reset *rst = (void *)rbuf;
+	struct vdev *d = &self->c.d.dev;
+	struct ivm_checker chk;
+	struct vmt_buf s = { 0 };
+	char b[4096], bdf[64];
+	unsigned int i;
+
+	info->argsz = sizeof(ibuf);
+	if (ioctl(d->fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info))
+		SKIP(return, "%s: VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: %s (no slot or bus reset)",
+		     d->bdf, strerror(errno));
+	for (i = 0; i < info->count; i++)
+		TH_LOG("hot reset affects %04x:%02x:%02x.%x, group %u",
+		       info->devices[i].segment, info->devices[i].bus,
+		       info->devices[i].devfn >> 3, info->devices[i].devfn & 7,
+		       info->devices[i].group_id);
+	/* Each ivshmem of the harness sits behind a root port of its own. */
+	ASSERT_EQ(1, info->count);
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x",
+		 info->devices[0].segment, info->devices[0].bus,
+		 info->devices[0].devfn >> 3, info->devices[0].devfn & 7);
+	ASSERT_STREQ(d->bdf, bdf);
+	ASSERT_EQ(d->groupno, info->devices[0].group_id);
+
+	ASSERT_OK(mig_set_state(d->fd, STATE(STOP_COPY), &self->fd));
+	/* Header, registers and the start of BAR2 read; more to come. */
+	ASSERT_EQ(sizeof(b), read(self->fd, b, sizeof(b)));
+	rst->argsz = sizeof(*rst) + sizeof(rst->group_fds[0]);
+	rst->count = 1;
+	rst->group_fds[0] = d->group;
+	ASSERT_EQ(0, ioctl(d->fd, VFIO_DEVICE_PCI_HOT_RESET, rst)) {
+		TH_LOG("VFIO_DEVICE_PCI_HOT_RESET: %s", strerror(errno));
+	}
+	ASSERT_EQ(-ENODEV, vmt_read1(self->fd)) {
+		TH_LOG("the save file still reads after a hot reset");
+	}
+	ASSERT_STATE(d->fd, STATE(RUNNING));
+	/* A bus reset clears the registers and keeps the shared memory. */
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+	ASSERT_REGS(&self->c.d, 0, 0);
+	ASSERT_OK(ivsh_save(&self->c.d, &s, VMT_MiB, NULL));
+	ASSERT_EQ(self->c.s.len, s.len);
+	ivm_check_init(&chk);
+	ASSERT_EQ(0, ivm_check_buf(&chk, s.p, s.len)) {
+		TH_LOG("stream after the hot reset: %s", chk.err);
+	}
+	ivm_check_free(&chk);
 	vmt_buf_free(&s);
 }
 
