@@ -175,21 +175,16 @@ int ivsh_module_refs(long *n)
 	const char *drv = getenv("IVSHMEM_DRIVER");
 	char path[128], buf[32];
 	ssize_t len;
-	int fd, i;
+	int i;
 
 	snprintf(path, sizeof(path), "/sys/module/%s/refcnt",
 		 drv ? drv : "ivshmem-vfio-pci");
 	for (i = 0; path[i]; i++)
 		if (path[i] == '-')
 			path[i] = '_';
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -EIO;
-	buf[len] = 0;
+	len = vmt_read_file(path, buf, sizeof(buf));
+	if (len < 0)
+		return len;
 	*n = strtol(buf, NULL, 10);
 	return 0;
 }
