@@ -419,10 +419,13 @@ TEST_F_TIMEOUT(unbind, while_data_fd_open, 240)
 	ASSERT_EQ(1, poll(&pfd, 1, 30000)) {
 		TH_LOG("no request to release the device within 30 s of the unbind");
 	}
-	/* Still bound and in use: the unbind waits for the user. */
-	ASSERT_FALSE(wait_child(self->unbinder, 0, &st));
-	bound_driver(self->bdf, cur, sizeof(cur));
-	ASSERT_STREQ(self->drv, cur);
+	/*
+	 * The unbind waits for the user (the driver link is gone already:
+	 * the driver core removes it before it calls the driver's remove).
+	 */
+	ASSERT_FALSE(wait_child(self->unbinder, 0, &st)) {
+		TH_LOG("the unbind ended while the device was open");
+	}
 
 	ivsh_close(&self->s);
 	ASSERT_TRUE(wait_child(self->unbinder, 60000, &st)) {
