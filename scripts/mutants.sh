@@ -65,7 +65,7 @@ readme_table() {
 					printf "  %-9s %-11s %s\n", suites[j], r, by
 				}
 			}
-		}' "$@" | fold -s -w 116 | sed -E 's/ +$//; /^$/b; /^(  [a-z]+ |[A-Z_]+:)/!s/^/                        /'
+		}' "$@" | fold -s -w 116 | sed -E 's/ +$//; /^$/b; /^(  [a-z]+ |[A-Z0-9_]+:)/!s/^/                        /'
 }
 readme() { # TSV...
 	local sel e2e

@@ -127,38 +127,13 @@ TEST_F(fault, save_regs)
 	EXPECT_EQ(0x00000011, status);
 }
 
-/* References to our module: every data file holds one while it exists. */
-static int module_refs(long *n)
-{
-	const char *drv = getenv("IVSHMEM_DRIVER");
-	char path[128], buf[32];
-	ssize_t len;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/sys/module/%s/refcnt",
-		 drv ? drv : "ivshmem-vfio-pci");
-	for (i = 0; path[i]; i++)
-		if (path[i] == '-')
-			path[i] = '_';
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -EIO;
-	buf[len] = 0;
-	*n = strtol(buf, NULL, 10);
-	return 0;
-}
-
 /* A failed save of the registers frees the new save file, every time. */
 TEST_F(fault, save_regs_leaves_no_file)
 {
 	long before = 0, after = 0;
 	int i, fd;
 
-	ASSERT_EQ(0, module_refs(&before));
+	ASSERT_EQ(0, ivsh_module_refs(&before));
 	ASSERT_EQ(0, mig_set_state_nofd(self->a.dev.fd,
 					VFIO_DEVICE_STATE_STOP));
 	for (i = 0; i < 8; i++) {
@@ -170,7 +145,7 @@ TEST_F(fault, save_regs_leaves_no_file)
 	}
 	ASSERT_EQ(0, mig_set_state_nofd(self->a.dev.fd,
 					VFIO_DEVICE_STATE_RUNNING));
-	ASSERT_EQ(0, module_refs(&after));
+	ASSERT_EQ(0, ivsh_module_refs(&after));
 	ASSERT_EQ(before, after) {
 		TH_LOG("%ld more module references after 8 failed saves: data files leaked",
 		       after - before);

@@ -1162,19 +1162,14 @@ static int uffd_resolve(struct uffd_buf *u, uint8_t byte)
 static int wait_thread_blocked(pid_t tid, int ms)
 {
 	char path[64], buf[256], *p;
-	int fd, seen = 0;
+	int seen = 0;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
 	for (; ms > 0; ms -= 10) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -errno;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return -EIO;
-		buf[n] = 0;
+		n = vmt_read_file(path, buf, sizeof(buf));
+		if (n < 0)
+			return n;
 		p = strrchr(buf, ')');
 		if (p && p[1] == ' ' && p[2] == 'D') {
 			if (++seen >= 10)

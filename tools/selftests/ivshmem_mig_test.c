@@ -12,6 +12,7 @@
  *
  * $VMT_SEED replays the random data of a failed run (the seed is logged).
  */
+#include <sys/ioctl.h>
 #include <linux/pci_regs.h>
 
 #include "lib/ivshmem_test.h"
@@ -855,6 +856,193 @@ TEST_F(access, reset_restores_access)
 }
 
 /* ------------------------------------------------------------------------
+ * Frozen on the big device: the first, the middle and the last page of a
+ * 256 MiB BAR2, mapped at a 2 MiB boundary (so that the kernel may map it
+ * with huge pages, whose faults take a path of their own) and touched before
+ * the device stops, so that the freeze must remove mappings that exist.
+ */
+
+FIXTURE(bigfreeze) {
+	struct ivsh d;
+	struct vmt_kmsg kmsg;
+	uint64_t seed;
+	uint64_t off[3];
+	int sfd;
+};
+
+FIXTURE_VARIANT(bigfreeze) {
+	uint32_t state;
+};
+
+FIXTURE_VARIANT_ADD(bigfreeze, stop) { .state = STATE(STOP) };
+FIXTURE_VARIANT_ADD(bigfreeze, stop_copy) { .state = STATE(STOP_COPY) };
+
+#define BIGFREEZE_ALIGN	(2 * VMT_MiB)
+
+/* Maps BAR2 again, at a BIGFREEZE_ALIGN boundary. */
+static int bigfreeze_map(struct ivsh *s)
+{
+	const struct vfio_region_info *r = &s->dev.region[IVSHMEM_MEM_BAR];
+	size_t len = r->size + BIGFREEZE_ALIGN;
+	uint8_t *resv, *at, *p;
+	int err;
+
+	ivsh_unmap(s);
+	resv = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_NORESERVE, -1, 0);
+	if (resv == MAP_FAILED)
+		return -errno;
+	at = (uint8_t *)(((uintptr_t)resv + BIGFREEZE_ALIGN - 1) &
+			 ~(uintptr_t)(BIGFREEZE_ALIGN - 1));
+	if (at > resv)
+		munmap(resv, at - resv);
+	munmap(at + r->size, resv + len - (at + r->size));
+	p = mmap(at, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 s->dev.fd, r->offset);
+	if (p == MAP_FAILED) {
+		err = errno;
+		munmap(at, r->size);
+		return -err;
+	}
+	/* Huge pages for the mapping where the kernel offers them at all. */
+	madvise(p, r->size, MADV_HUGEPAGE);
+	s->mem = p;
+	s->mem_size = r->size;
+	return 0;
+}
+
+FIXTURE_SETUP(bigfreeze)
+{
+	size_t pg = sysconf(_SC_PAGESIZE);
+	uint8_t buf[65536];
+	unsigned int i;
+
+	ivsh_init(&self->d);
+	self->sfd = -1;
+	vmt_kmsg_open(&self->kmsg);
+	self->seed = vmt_seed();
+	OPEN_IVSH(&self->d, "IVSHMEM_BDF_BIG_A");
+	ASSERT_OK(bigfreeze_map(&self->d));
+	ASSERT_LE(pg, sizeof(buf));
+	self->off[0] = 0;
+	self->off[1] = self->d.mem_size / 2;
+	self->off[2] = self->d.mem_size - pg;
+	TH_LOG("%s: BAR2 %llu MiB mapped at %p, seed 0x%llx", self->d.dev.bdf,
+	       (unsigned long long)(self->d.mem_size >> 20), self->d.mem,
+	       (unsigned long long)self->seed);
+	for (i = 0; i < 3; i++) {
+		vmt_pattern_fill(buf, self->off[i], pg, self->seed);
+		vmt_copy_to_io(self->d.mem + self->off[i], buf, pg);
+	}
+	vmt_sigbus_install();
+	ASSERT_OK(mig_set_state(self->d.dev.fd, variant->state, &self->sfd));
+	ASSERT_STATE(self->d.dev.fd, variant->state);
+}
+
+FIXTURE_TEARDOWN(bigfreeze)
+{
+	vmt_close(&self->sfd);
+	ivsh_close(&self->d);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+/*
+ * Back in RUNNING, the probed pages hold what was written before the stop,
+ * through the mapping and through region reads, and take writes again.
+ */
+static void bigfreeze_check_running(struct __test_metadata *_metadata,
+				    FIXTURE_DATA(bigfreeze) *self)
+{
+	size_t pg = sysconf(_SC_PAGESIZE);
+	uint8_t buf[65536];
+	uint64_t bad;
+	uint32_t v = 0;
+	unsigned int i;
+
+	vmt_close(&self->sfd);
+	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(RUNNING)));
+	ASSERT_STATE(self->d.dev.fd, STATE(RUNNING));
+	for (i = 0; i < 3; i++) {
+		uint64_t off = self->off[i];
+
+		ASSERT_EQ(0, vmt_probe_read32(self->d.mem + off, &v)) {
+			TH_LOG("page at 0x%llx: SIGBUS in RUNNING",
+			       (unsigned long long)off);
+		}
+		vmt_copy_from_io(buf, self->d.mem + off, pg);
+		bad = vmt_pattern_check(buf, off, pg, self->seed);
+		ASSERT_EQ(UINT64_MAX, bad) {
+			TH_LOG("mapping: BAR2 changed at 0x%llx",
+			       (unsigned long long)bad);
+		}
+		ASSERT_EQ((ssize_t)pg, vdev_region_read(&self->d.dev,
+							IVSHMEM_MEM_BAR, off,
+							buf, pg));
+		bad = vmt_pattern_check(buf, off, pg, self->seed);
+		ASSERT_EQ(UINT64_MAX, bad) {
+			TH_LOG("region read: BAR2 changed at 0x%llx",
+			       (unsigned long long)bad);
+		}
+		v = ~pattern32(self->seed, off + 8);
+		ASSERT_EQ(0, vmt_probe_write32(self->d.mem + off + 8, v));
+		ASSERT_EQ(4, vdev_region_write(&self->d.dev, IVSHMEM_MEM_BAR,
+					       off + 16, &v, 4));
+		ASSERT_EQ(v, *(volatile uint32_t *)(self->d.mem + off + 16));
+	}
+}
+
+/* The mapped pages fault with SIGBUS, reading and writing. */
+TEST_F(bigfreeze, mmap_sigbus)
+{
+	uint32_t v = 0;
+	unsigned int i;
+
+	NEED_MMAP_FREEZE();
+	for (i = 0; i < 3; i++) {
+		volatile uint8_t *p = self->d.mem + self->off[i] + 8;
+
+		ASSERT_EQ(-EFAULT, vmt_probe_read32(p, &v)) {
+			TH_LOG("page at 0x%llx readable in %s (0x%08x)",
+			       (unsigned long long)self->off[i],
+			       mig_state_name(variant->state), v);
+		}
+		ASSERT_EQ(-EFAULT, vmt_probe_write32(p, ~v)) {
+			TH_LOG("page at 0x%llx writable in %s",
+			       (unsigned long long)self->off[i],
+			       mig_state_name(variant->state));
+		}
+	}
+	bigfreeze_check_running(_metadata, self);
+}
+
+/* Region reads and writes of the same pages fail with EIO. */
+TEST_F(bigfreeze, region_eio)
+{
+	uint32_t v = 0;
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t off = self->off[i] + 8;
+
+		ASSERT_EQ(-EIO, vdev_region_read(&self->d.dev, IVSHMEM_MEM_BAR,
+						 off, &v, 4)) {
+			TH_LOG("region read at 0x%llx in %s",
+			       (unsigned long long)off,
+			       mig_state_name(variant->state));
+		}
+		v = ~pattern32(self->seed, off);
+		ASSERT_EQ(-EIO, vdev_region_write(&self->d.dev, IVSHMEM_MEM_BAR,
+						  off, &v, 4)) {
+			TH_LOG("region write at 0x%llx in %s",
+			       (unsigned long long)off,
+			       mig_state_name(variant->state));
+		}
+	}
+	bigfreeze_check_running(_metadata, self);
+}
+
+/* ------------------------------------------------------------------------
  * ivshmem data fd specifics: exact flags and errnos, read sizes.
  */
 
@@ -1069,6 +1257,65 @@ TEST_F(ivfd, sysfs_reset_ends_session)
 	ASSERT_PATTERN(&self->c.d, self->c.seed);
 	ASSERT_OK(ivsh_save(&self->c.d, &s, VMT_MiB, NULL));
 	ASSERT_EQ(self->c.s.len, s.len);
+	vmt_buf_free(&s);
+}
+
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET in the middle of reading the saving data fd: the
+ * secondary bus reset of the device's own root port ends the session like
+ * any other reset (ENODEV, nothing stale), and the device saves again.
+ */
+TEST_F(ivfd, hot_reset_ends_session)
+{
+	uint64_t ibuf[32] = { 0 }, rbuf[4] = { 0 };
+	struct vfio_pci_hot_reset_info *info = (void *)ibuf;
+	struct vfio_pci_hot_reset *rst = (void *)rbuf;
+	struct vdev *d = &self->c.d.dev;
+	struct ivm_checker chk;
+	struct vmt_buf s = { 0 };
+	char b[4096], bdf[64];
+	unsigned int i;
+
+	info->argsz = sizeof(ibuf);
+	if (ioctl(d->fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info))
+		SKIP(return, "%s: VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: %s (no slot or bus reset)",
+		     d->bdf, strerror(errno));
+	for (i = 0; i < info->count; i++)
+		TH_LOG("hot reset affects %04x:%02x:%02x.%x, group %u",
+		       info->devices[i].segment, info->devices[i].bus,
+		       info->devices[i].devfn >> 3, info->devices[i].devfn & 7,
+		       info->devices[i].group_id);
+	/* Each ivshmem of the harness sits behind a root port of its own. */
+	ASSERT_EQ(1, info->count);
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x",
+		 info->devices[0].segment, info->devices[0].bus,
+		 info->devices[0].devfn >> 3, info->devices[0].devfn & 7);
+	ASSERT_STREQ(d->bdf, bdf);
+	ASSERT_EQ(d->groupno, info->devices[0].group_id);
+
+	ASSERT_OK(mig_set_state(d->fd, STATE(STOP_COPY), &self->fd));
+	/* Header, registers and the start of BAR2 read; more to come. */
+	ASSERT_EQ(sizeof(b), read(self->fd, b, sizeof(b)));
+	rst->argsz = sizeof(*rst) + sizeof(rst->group_fds[0]);
+	rst->count = 1;
+	rst->group_fds[0] = d->group;
+	ASSERT_EQ(0, ioctl(d->fd, VFIO_DEVICE_PCI_HOT_RESET, rst)) {
+		TH_LOG("VFIO_DEVICE_PCI_HOT_RESET: %s", strerror(errno));
+	}
+	ASSERT_EQ(-ENODEV, vmt_read1(self->fd)) {
+		TH_LOG("the save file still reads after a hot reset");
+	}
+	ASSERT_STATE(d->fd, STATE(RUNNING));
+	/* A bus reset clears the registers and keeps the shared memory. */
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+	ASSERT_REGS(&self->c.d, 0, 0);
+	ASSERT_OK(ivsh_save(&self->c.d, &s, VMT_MiB, NULL));
+	ASSERT_EQ(self->c.s.len, s.len);
+	ivm_check_init(&chk);
+	ASSERT_EQ(0, ivm_check_buf(&chk, s.p, s.len)) {
+		TH_LOG("stream after the hot reset: %s", chk.err);
+	}
+	ivm_check_free(&chk);
 	vmt_buf_free(&s);
 }
 

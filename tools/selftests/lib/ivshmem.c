@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -167,6 +168,25 @@ bool ivsh_mmap_freezes(void)
 		c = 'Y';
 	close(fd);
 	return c != 'N';
+}
+
+int ivsh_module_refs(long *n)
+{
+	const char *drv = getenv("IVSHMEM_DRIVER");
+	char path[128], buf[32];
+	ssize_t len;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt",
+		 drv ? drv : "ivshmem-vfio-pci");
+	for (i = 0; path[i]; i++)
+		if (path[i] == '-')
+			path[i] = '_';
+	len = vmt_read_file(path, buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	*n = strtol(buf, NULL, 10);
+	return 0;
 }
 
 void ivsh_build_params(const struct ivsh *s, struct ivm_build_params *bp)

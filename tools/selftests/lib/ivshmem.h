@@ -78,6 +78,12 @@ int ivsh_debugfs_open(const char *name, int flags);
  */
 bool ivsh_mmap_freezes(void);
 
+/*
+ * The reference count of the driver's module (IVSHMEM_DRIVER, default
+ * ivshmem-vfio-pci): every open device and every data file holds one.
+ */
+int ivsh_module_refs(long *n);
+
 /* Template for ivm_build() describing this device. */
 void ivsh_build_params(const struct ivsh *s, struct ivm_build_params *bp);
 

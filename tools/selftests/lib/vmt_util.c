@@ -217,6 +217,25 @@ const char *vmt_env(const char *name)
 	return (v && *v) ? v : NULL;
 }
 
+ssize_t vmt_read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (!n)
+		return -EIO;
+	if (n > 0)
+		buf[n] = 0;
+	return n;
+}
+
 int vmt_meminfo_kb(const char *key, long *kb)
 {
 	size_t klen = strlen(key);

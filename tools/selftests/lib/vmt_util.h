@@ -74,6 +74,13 @@ void vmt_sleep_ms(unsigned int ms);
 /* Non-empty environment variable or NULL. */
 const char *vmt_env(const char *name);
 
+/*
+ * Reads the start of a small file (sysfs, procfs) into @buf, at most
+ * @size - 1 bytes, NUL-terminated.  Returns the length, -errno, or -EIO for
+ * an empty file.
+ */
+ssize_t vmt_read_file(const char *path, char *buf, size_t size);
+
 /* Reads one "Key:   N kB" line of /proc/meminfo. */
 int vmt_meminfo_kb(const char *key, long *kb);
 
