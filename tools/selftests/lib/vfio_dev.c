@@ -155,13 +155,94 @@ static int fail_errno(const char *what, const char *bdf)
 	return -err;
 }
 
-int vdev_open(struct vdev *d, const char *dev)
+/* Group mode: the group in a container of its own, with the best IOMMU type. */
+static int open_group(struct vdev *d)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	char path[64];
+	int iommu;
+
+	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (d->container < 0)
+		return fail_errno("open /dev/vfio/vfio", d->bdf);
+	if (ioctl(d->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		vmt_seterr("VFIO API version mismatch");
+		return -EINVAL;
+	}
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", d->groupno);
+	d->group = open(path, O_RDWR | O_CLOEXEC);
+	if (d->group < 0 && errno == ENOENT) {
+		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", d->groupno);
+		d->group = open(path, O_RDWR | O_CLOEXEC);
+		d->noiommu = d->group >= 0;
+	}
+	if (d->group < 0)
+		return fail_errno("open of its VFIO group", d->bdf);
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs))
+		return fail_errno("VFIO_GROUP_GET_STATUS", d->bdf);
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		vmt_seterr("%s: group %d not viable (bind all its devices to vfio)",
+			   d->bdf, d->groupno);
+		return -EBUSY;
+	}
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container))
+		return fail_errno("VFIO_GROUP_SET_CONTAINER", d->bdf);
+	if (d->noiommu)
+		iommu = VFIO_NOIOMMU_IOMMU;
+	else if (ioctl(d->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
+		iommu = VFIO_TYPE1v2_IOMMU;
+	else
+		iommu = VFIO_TYPE1_IOMMU;
+	if (ioctl(d->container, VFIO_SET_IOMMU, iommu))
+		return fail_errno("VFIO_SET_IOMMU", d->bdf);
+	return 0;
+}
+
+static int group_get_fd(struct vdev *d)
+{
+	int fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+
+	if (fd < 0)
+		return fail_errno("VFIO_GROUP_GET_DEVICE_FD", d->bdf);
+	return fd;
+}
+
+/* Device and region info; identity and memory decoding of a VFIO-PCI device. */
+static int read_info(struct vdev *d)
+{
 	unsigned int i;
-	int iommu, ret;
 	uint32_t id;
+	int ret;
+
+	d->info.argsz = sizeof(d->info);
+	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info))
+		return fail_errno("VFIO_DEVICE_GET_INFO", d->bdf);
+	for (i = 0; i < VDEV_NUM_REGIONS && i < d->info.num_regions; i++) {
+		d->region[i].argsz = sizeof(d->region[i]);
+		d->region[i].index = i;
+		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &d->region[i]))
+			return fail_errno("VFIO_DEVICE_GET_REGION_INFO", d->bdf);
+	}
+	/* Config space only where the device offers the VFIO-PCI API. */
+	d->pci = d->info.flags & VFIO_DEVICE_FLAGS_PCI;
+	if (!d->pci)
+		return 0;
+	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, &id);
+	if (ret)
+		return ret;
+	d->vendor = id & 0xffff;
+	d->device = id >> 16;
+	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_CLASS_REVISION, &id);
+	if (ret)
+		return ret;
+	d->revision = id & 0xff;
+	return vdev_enable_memory(d);
+}
+
+int vdev_open(struct vdev *d, const char *dev)
+{
+	int ret;
 
 	vdev_init(d);
 	ret = vdev_resolve(dev, d->bdf, sizeof(d->bdf), d->sysfs, sizeof(d->sysfs));
@@ -173,88 +254,13 @@ int vdev_open(struct vdev *d, const char *dev)
 	if (sysfs_link_base(d->sysfs, "driver", d->driver, sizeof(d->driver)))
 		d->driver[0] = 0;
 
-	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (d->container < 0) {
-		ret = fail_errno("open /dev/vfio/vfio", d->bdf);
-		goto err;
-	}
-	if (ioctl(d->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
-		vmt_seterr("VFIO API version mismatch");
-		ret = -EINVAL;
-		goto err;
-	}
-
-	snprintf(path, sizeof(path), "/dev/vfio/%d", d->groupno);
-	d->group = open(path, O_RDWR | O_CLOEXEC);
-	if (d->group < 0 && errno == ENOENT) {
-		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", d->groupno);
-		d->group = open(path, O_RDWR | O_CLOEXEC);
-		d->noiommu = d->group >= 0;
-	}
-	if (d->group < 0) {
-		ret = fail_errno("open of its VFIO group", d->bdf);
-		goto err;
-	}
-	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs)) {
-		ret = fail_errno("VFIO_GROUP_GET_STATUS", d->bdf);
-		goto err;
-	}
-	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		vmt_seterr("%s: group %d not viable (bind all its devices to vfio)",
-			   d->bdf, d->groupno);
-		ret = -EBUSY;
-		goto err;
-	}
-	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container)) {
-		ret = fail_errno("VFIO_GROUP_SET_CONTAINER", d->bdf);
-		goto err;
-	}
-	if (d->noiommu)
-		iommu = VFIO_NOIOMMU_IOMMU;
-	else if (ioctl(d->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
-		iommu = VFIO_TYPE1v2_IOMMU;
-	else
-		iommu = VFIO_TYPE1_IOMMU;
-	if (ioctl(d->container, VFIO_SET_IOMMU, iommu)) {
-		ret = fail_errno("VFIO_SET_IOMMU", d->bdf);
-		goto err;
-	}
-	ret = vdev_reopen_fd(d);
+	ret = open_group(d);
+	if (!ret)
+		ret = vdev_reopen_fd(d);
+	if (!ret)
+		ret = read_info(d);
 	if (ret)
-		goto err;
-
-	d->info.argsz = sizeof(d->info);
-	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info)) {
-		ret = fail_errno("VFIO_DEVICE_GET_INFO", d->bdf);
-		goto err;
-	}
-	for (i = 0; i < VDEV_NUM_REGIONS && i < d->info.num_regions; i++) {
-		d->region[i].argsz = sizeof(d->region[i]);
-		d->region[i].index = i;
-		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &d->region[i])) {
-			ret = fail_errno("VFIO_DEVICE_GET_REGION_INFO", d->bdf);
-			goto err;
-		}
-	}
-	/* Config space only where the device offers the VFIO-PCI API. */
-	d->pci = d->info.flags & VFIO_DEVICE_FLAGS_PCI;
-	if (!d->pci)
-		return 0;
-	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, &id);
-	if (ret)
-		goto err;
-	d->vendor = id & 0xffff;
-	d->device = id >> 16;
-	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_CLASS_REVISION, &id);
-	if (ret)
-		goto err;
-	d->revision = id & 0xff;
-	ret = vdev_enable_memory(d);
-	if (ret)
-		goto err;
-	return 0;
-err:
-	vdev_close(d);
+		vdev_close(d);
 	return ret;
 }
 
@@ -281,16 +287,12 @@ int vdev_close_fd(struct vdev *d)
 
 int vdev_get_extra_fd(struct vdev *d)
 {
-	int fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
-
-	if (fd < 0)
-		return fail_errno("VFIO_GROUP_GET_DEVICE_FD", d->bdf);
-	return fd;
+	return group_get_fd(d);
 }
 
 int vdev_reopen_fd(struct vdev *d)
 {
-	int fd = vdev_get_extra_fd(d);
+	int fd = group_get_fd(d);
 
 	if (fd < 0)
 		return fd;
