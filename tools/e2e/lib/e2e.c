@@ -288,6 +288,16 @@ void e2e_init(const char *prog, int nplan)
 		printf("Bail out! cannot write %s\n", path);
 		exit(1);
 	}
+	/*
+	 * Every vfio-pci has host=: without it the probe itself failed (e.g.
+	 * QEMU was given up on while starting on a loaded machine), which
+	 * says nothing about what QEMU can do.
+	 */
+	if (!e2e_vfio_has_prop("host")) {
+		printf("Bail out! could not read QEMU %s's vfio-pci properties (qemu-system-x86_64 -device vfio-pci,help)\n",
+		       e2e_qemu_version());
+		exit(1);
+	}
 	/* a QEMU that cannot migrate VFIO devices: nothing to test (KSFT_SKIP) */
 	if (!e2e_vfio_has_prop("enable-migration")) {
 		printf("1..0 # SKIP QEMU %s: vfio-pci has no enable-migration property (VFIO migration needs QEMU 8.1 or newer)\n",
