@@ -20,12 +20,14 @@
 #include <linux/anon_inodes.h>
 #include <linux/crc32c.h>
 #include <linux/debugfs.h>
+#include <linux/error-injection.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/interval_tree.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -116,8 +118,27 @@ static const struct file_operations ivm_fail_fops = {
 	.write = ivm_fail_write,
 };
 
+/*
+ * DMA-logging calls the vfio core passed on to the driver, all devices
+ * together (<debugfs>/<name>/dma_log_calls): shows that a VMM's start,
+ * report and stop really reach it.
+ */
+enum { IVM_LOG_START, IVM_LOG_REPORT, IVM_LOG_STOP, IVM_LOG_NCALLS };
+static atomic64_t ivm_log_calls[IVM_LOG_NCALLS];
+
+static int ivm_log_calls_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "start %lld\nreport %lld\nstop %lld\n",
+		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_START]),
+		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_REPORT]),
+		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_STOP]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivm_log_calls);
+
 /**
- * ivm_mig_debugfs_init - create <debugfs>/<name>/fail_next and mmap_freeze
+ * ivm_mig_debugfs_init - create <debugfs>/<name>/ with fail_next, mmap_freeze
+ *			   and dma_log_calls
  * @name: the directory name
  */
 void ivm_mig_debugfs_init(const char *name)
@@ -126,6 +147,8 @@ void ivm_mig_debugfs_init(const char *name)
 	debugfs_create_file("fail_next", 0600, ivm_debugfs, NULL,
 			    &ivm_fail_fops);
 	debugfs_create_bool("mmap_freeze", 0400, ivm_debugfs, &ivm_mmap_freeze);
+	debugfs_create_file("dma_log_calls", 0400, ivm_debugfs, NULL,
+			    &ivm_log_calls_fops);
 }
 
 /**
@@ -593,8 +616,13 @@ static const struct file_operations ivm_resume_fops = {
 	.release = ivm_file_release,
 };
 
-static struct ivm_file *ivm_file_create(struct ivm_mig *mig,
-					enum ivm_file_kind kind)
+/*
+ * noinline + ALLOW_ERROR_INJECTION: the kernel's fail_function can make this
+ * fail (KERNEL=debug lane, tools/selftests/ivshmem_fault_storm.c), besides
+ * the fail_next points inside.
+ */
+static noinline struct ivm_file *ivm_file_create(struct ivm_mig *mig,
+						 enum ivm_file_kind kind)
 {
 	bool save = kind == IVM_FILE_SAVE;
 	struct ivm_file *f;
@@ -634,6 +662,7 @@ err_free_file:
 	kfree(f);
 	return ERR_PTR(ret);
 }
+ALLOW_ERROR_INJECTION(ivm_file_create, ERRNO);
 
 /*
  * End a file's session for good and drop our reference; state_mutex held.
@@ -928,6 +957,7 @@ static int ivm_log_start(struct vfio_device *core_vdev,
 	u32 n = 0;
 	int ret = 0;
 
+	atomic64_inc(&ivm_log_calls[IVM_LOG_START]);
 	if (!nnodes || nnodes > IVM_LOG_MAX_RANGES)
 		return -E2BIG;
 	r = ivm_should_fail("log_alloc") ? NULL :
@@ -956,11 +986,13 @@ static int ivm_log_start(struct vfio_device *core_vdev,
 	kfree(r);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(ivm_log_start, ERRNO);
 
 static int ivm_log_stop(struct vfio_device *core_vdev)
 {
 	struct ivm_mig *mig = to_mig(core_vdev);
 
+	atomic64_inc(&ivm_log_calls[IVM_LOG_STOP]);
 	mutex_lock(&mig->state_mutex);
 	ivm_log_clear(mig);
 	ivm_state_unlock(mig);
@@ -976,6 +1008,7 @@ static int ivm_log_read_and_clear(struct vfio_device *core_vdev,
 	int ret = -EINVAL;
 	u32 i;
 
+	atomic64_inc(&ivm_log_calls[IVM_LOG_REPORT]);
 	if (!length || check_add_overflow(iova, length - 1, &last))
 		return -EINVAL;
 

@@ -7,6 +7,7 @@
  * shared memory in BAR2.  Everything migration-specific that is not about
  * ivshmem lives in ivm_mig.c; this file describes the device to it.
  */
+#include <linux/error-injection.h>
 #include <linux/io.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -73,6 +74,10 @@ static void ivshmem_describe(struct ivm_mig *mig, struct ivm_stream_desc *desc)
 	desc->regs_size = sizeof(struct ivm_regs_payload);
 }
 
+/*
+ * The device-access ops are called through the ops table (never inlined); the
+ * kernel's fail_function may make each of them fail (ALLOW_ERROR_INJECTION).
+ */
 static int ivshmem_save_regs(struct ivm_mig *mig, void *blob)
 {
 	struct ivshmem_vfio *iv = to_ivshmem(mig);
@@ -86,6 +91,7 @@ static int ivshmem_save_regs(struct ivm_mig *mig, void *blob)
 	r->intrstatus = cpu_to_le32(status);
 	return 0;
 }
+ALLOW_ERROR_INJECTION(ivshmem_save_regs, ERRNO);
 
 static int ivshmem_load_regs(struct ivm_mig *mig, const void *blob)
 {
@@ -96,6 +102,7 @@ static int ivshmem_load_regs(struct ivm_mig *mig, const void *blob)
 	iowrite32(le32_to_cpu(r->intrstatus), iv->regs + IVSHMEM_INTRSTATUS);
 	return 0;
 }
+ALLOW_ERROR_INJECTION(ivshmem_load_regs, ERRNO);
 
 static int ivshmem_check_range(struct ivm_mig *mig, u64 off, size_t len)
 {
@@ -116,6 +123,7 @@ static int ivshmem_mem_read(struct ivm_mig *mig, u64 off, void *buf,
 		memcpy_fromio(buf, to_ivshmem(mig)->mem + off, len);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(ivshmem_mem_read, ERRNO);
 
 static int ivshmem_mem_write(struct ivm_mig *mig, u64 off, const void *buf,
 			     size_t len)
@@ -126,6 +134,7 @@ static int ivshmem_mem_write(struct ivm_mig *mig, u64 off, const void *buf,
 		memcpy_toio(to_ivshmem(mig)->mem + off, buf, len);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(ivshmem_mem_write, ERRNO);
 
 /* What a bus reset does to ivshmem: clear both registers, keep memory. */
 static int ivshmem_reset(struct ivm_mig *mig)

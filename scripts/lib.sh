@@ -101,13 +101,29 @@ ivm_image_key() {
 		sha256sum | cut -c1-16
 }
 ivm_image_dir() { echo "$IVM_CACHE/$SUITE/$(ivm_image_key)"; }
+# The debug kernel lane (scripts/kernel.sh): keyed by the image, the image's linux-source version and the config.
+# Bump IVM_KERNEL_FORMAT when scripts/kernel.sh builds something different from the same inputs.
+IVM_KERNEL_FORMAT=1
+ivm_kernel_dir() {
+	local img; img=$(ivm_image_dir)
+	echo "$IVM_CACHE/$SUITE-debug/$( { echo "format=$IVM_KERNEL_FORMAT image=$(basename "$img")"
+		cat "$img/kselftest/SOURCE" "$IVM_SCRIPTS/kernel/debug.config" "$IVM_SCRIPTS/kernel/trim.config"
+	} 2>/dev/null | sha256sum | cut -c1-16)"
+}
 
 # Run a shell command as root in a chroot of the cached image's rootfs, with directory $2 bind-mounted at
 # /mnt/ivm. A private mount namespace makes the mounts vanish with the command, even if it is killed.
+# With IVM_CHROOT_OVER=<dir> (the debug kernel's upper/, see scripts/kernel.sh), the root is a read-only overlay of
+# that directory over the rootfs, with a tmpfs on /tmp: any number of runs can use it at once.
 ivm_chroot() {
 	local root=$1 dir=$2 cmd=$3
 	unshare -m --propagation private sh -c '
+		if [ -n "$4" ]; then
+			mount -t overlay overlay -o "ro,lowerdir=$4:$1" "$4/../root" && mount -t tmpfs tmpfs "$4/../root/tmp" ||
+				exit 125
+			set -- "$4/../root" "$2" "$3"
+		fi
 		mount --bind "$2" "$1/mnt/ivm" && mount -t proc proc "$1/proc" || exit 125
 		exec chroot "$1" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			HOME=/root LANG=C.UTF-8 /bin/sh -c "$3"' sh "$root" "$dir" "$cmd"
+			HOME=/root LANG=C.UTF-8 /bin/sh -c "$3"' sh "$root" "$dir" "$cmd" "${IVM_CHROOT_OVER:-}"
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Mutation testing (make mutants): does the test suite catch deliberately broken drivers?
 #   scripts/mutants.sh                  every tools/mutants/<NAME>.patch on SUITE (default trixie)
-#   MUTANTS="A B" SUITES="trixie sid"   a subset, several suites
+#   MUTANTS="A B" SUITES="trixie sid"   a subset, several suites ("trixie-debug": SUITE=trixie KERNEL=debug)
 #   MUTANTS_FULL=1                      run the whole suite per mutation instead of its caught-by programs
 #   MUTANTS_README=1                    afterwards rewrite the mutation tables of tools/selftests/README and
 #                                       tools/e2e/README from this run
@@ -105,7 +105,9 @@ step "mutants: ${NAMES[*]} on ${SUITE_LIST[*]}${MUTANTS_FULL:+ (whole suite each
 # vmrun LOG NAME ONLY: one make check; prints nothing, leaves the output in LOG
 vmrun() {
 	local log=$1 mut=$2 only=$3
-	IVM_MUTATE=$mut IVM_ONLY=$only SUITE=$suite "$IVM_SCRIPTS/vm.sh" check < /dev/null > "$log" 2>&1
+	local k=stock
+	[[ $suite == *-debug ]] && k=debug   # a lane "<suite>-debug" is make check SUITE=<suite> KERNEL=debug
+	IVM_MUTATE=$mut IVM_ONLY=$only SUITE=${suite%-debug} KERNEL=$k "$IVM_SCRIPTS/vm.sh" check < /dev/null > "$log" 2>&1
 }
 verdict_line() { grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$1" | tail -1; }
 # first_fails LOG [PREFIX]: the first three failing tests (names only), "+N more" after them

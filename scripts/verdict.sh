@@ -61,7 +61,7 @@ guest_status() { # K
 	fi
 }
 
-# ---- expected skips: $RUN/skips.txt (vm.sh: tools/skips/<suite>.txt + IVM_SKIPS), "PROGRAM TEST-GLOB|- REASON" ----
+# ---- expected skips: $RUN/skips.txt (vm.sh: tools/skips/<lane>.txt + IVM_SKIPS; lane = suite or <suite>-debug), "PROGRAM TEST-GLOB|- REASON" ----
 # A skip that no entry names fails (a feature the driver stopped offering must not turn its tests into quiet skips),
 # so does a listed test that passes (the list must not rot) and an entry that matched nothing in a program that ran.
 declare -A SKIPPROG=()
@@ -226,6 +226,27 @@ kernel_checks() { # K
 		res ok "harness: ${g}kernel log clean" "console + dmesg"
 	else
 		res fail "harness: ${g}kernel log clean" "no final dmesg (guest did not finish); console has no report"
+	fi
+
+	# ---- kmemleak (debug kernels): no suspect whose allocation backtrace runs through vfio, iommufd, mdev, mtty or
+	# our module; other suspects (the rest of the kernel) are counted, not judged ---------------------------------
+	if [ "$(meta kernel)" = debug ] && [ -f "$gr/done" ]; then
+		if [ ! -f "$gr/kmemleak.txt" ]; then
+			res fail "harness: ${g}kmemleak" "no kmemleak report from the guest (is CONFIG_DEBUG_KMEMLEAK on, debugfs mounted?)"
+		else
+			local ours all
+			all=$(grep -c '^unreferenced object' "$gr/kmemleak.txt")
+			# a block: "unreferenced object ...", comm, hex dump, "backtrace ...:", then one frame per line
+			ours=$(awk '/^unreferenced object/ { if (blk != "" && hit) print blk; blk = $0; hit = 0; bt = 0; next }
+				/^ *backtrace/ { bt = 1; next }
+				bt { blk = blk " | " $0; if ($0 ~ /ivshmem_vfio_pci|vfio|iommufd|mdev|mtty/) hit = 1 }
+				END { if (blk != "" && hit) print blk }' "$gr/kmemleak.txt" | tr -s ' ')
+			if [ -n "$ours" ]; then
+				res fail "harness: ${g}kmemleak" "$(echo "$ours" | wc -l) leak(s) through vfio/iommufd/mdev/our module: $(echo "$ours" | head -2 | cut -c1-300 | paste -sd '#' | sed 's/#/ ## /g')"
+			else
+				res ok "harness: ${g}kmemleak" "none in vfio/iommufd/mdev/our module ($all suspect(s) elsewhere)"
+			fi
+		fi
 	fi
 
 	# ---- taint: only O (4096, out-of-tree) and E (8192, unsigned) are expected ----------------------------------

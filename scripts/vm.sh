@@ -17,14 +17,18 @@ case $MODE in check|demo|bench|shell|build|clean) ;; *) die "usage: vm.sh check|
 
 # ---- vm-clean -----------------------------------------------------------------------------------------------------
 if [ "$MODE" = clean ]; then
-	if [ -n "${IVM_CLEAN_SUITE:-}" ]; then target=$IVM_CACHE/$IVM_CLEAN_SUITE; else target=$IVM_CACHE; fi
-	case $target in /|/var|/var/tmp|/tmp|"") die "refusing to remove '$target'" ;; esac
-	if [ -e "$target" ]; then
-		step "removing $target ($(du -sh "$target" 2>/dev/null | cut -f1))"
-		rm -rf "$target"
-	else
-		step "nothing to remove: $target does not exist"
-	fi
+	# a suite's images and its debug kernels (<suite>-debug/), or the whole cache
+	if [ -n "${IVM_CLEAN_SUITE:-}" ]; then targets=("$IVM_CACHE/$IVM_CLEAN_SUITE" "$IVM_CACHE/$IVM_CLEAN_SUITE-debug")
+	else targets=("$IVM_CACHE"); fi
+	for target in "${targets[@]}"; do
+		case $target in /|/var|/var/tmp|/tmp|"") die "refusing to remove '$target'" ;; esac
+		if [ -e "$target" ]; then
+			step "removing $target ($(du -sh "$target" 2>/dev/null | cut -f1))"
+			rm -rf "$target"
+		else
+			step "nothing to remove: $target does not exist"
+		fi
+	done
 	for f in /dev/shm/ivm-*; do       # backing files of runs that were killed hard (not of live runs)
 		[ -e "$f" ] || continue
 		pid=${f#/dev/shm/ivm-}; pid=${pid%%-*}
@@ -43,6 +47,21 @@ step "$MODE: suite $SUITE${IVM_BUILD_ONLY:+ (build only)}, cache $IVM_CACHE"
 IMG=$(ivm_image_dir)
 ROOT=$IMG/rootfs
 KVER=$(cat "$IMG/kver")
+# KERNEL=debug: boot the debug/IOMMUFD kernel built from the suite's linux-source (scripts/kernel.sh) instead of
+# the image's own; modules and tests are built against it in the image's chroot with its overlay on top
+KERNEL=${KERNEL:-stock}
+LANE=$SUITE
+VMLINUZ=$IMG/vmlinuz INITRD=$IMG/initrd.img KD=
+case $KERNEL in
+stock) ;;
+debug)
+	"$IVM_SCRIPTS/kernel.sh" || die "no debug kernel for $SUITE"
+	KD=$(ivm_kernel_dir)
+	KVER=$(cat "$KD/kver") VMLINUZ=$KD/vmlinuz INITRD= LANE=$SUITE-debug
+	export IVM_CHROOT_OVER=$KD/upper
+	;;
+*) die "KERNEL=$KERNEL: want stock (the image's kernel) or debug (scripts/kernel.sh)" ;;
+esac
 
 # ---- run directory ---------------------------------------------------------------------------------------------------
 mkdir -p "$IVM_CACHE/runs"
@@ -51,14 +70,22 @@ ls -1dt "$IVM_CACHE"/runs/*/ 2>/dev/null | tail -n +12 | while read -r d; do
 	[ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null && continue
 	rm -rf "$d"
 done
-RUN=$(mktemp -d "$IVM_CACHE/runs/$SUITE-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
+RUN=$(mktemp -d "$IVM_CACHE/runs/$LANE-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
 echo $$ > "$RUN/pid"
 SH=$RUN/share
 mkdir -p "$SH/results" "$SH/guest" "$SH/src" "$RUN/kselftest"
 HSTEPS=$RUN/host-steps.tsv
 : > "$HSTEPS"
 hstep() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >> "$HSTEPS"; info "$1: $2${3:+ ($3)}"; }
-{ echo "mode=$MODE"; echo "suite=$SUITE"; echo "kver=$KVER"; echo "test_timeout=$IVM_TEST_TIMEOUT"
+if [ -n "$KD" ]; then
+	# the debug kernel's modules reach the guest on the share (scripts/guest/init.sh mounts them at /lib/modules)
+	mkdir -p "$SH/kmods"
+	for m in "$KD/upper/usr/lib/modules/$KVER" "$KD/upper/lib/modules/$KVER"; do
+		[ -d "$m" ] && cp -al "$m" "$SH/kmods/" && break
+	done
+	[ -d "$SH/kmods/$KVER" ] || die "the debug kernel $KVER has no modules in $KD/upper"
+fi
+{ echo "mode=$MODE"; echo "suite=$SUITE"; echo "lane=$LANE"; echo "kernel=$KERNEL"; echo "kver=$KVER"; echo "test_timeout=$IVM_TEST_TIMEOUT"
   echo "timeout=$IVM_TIMEOUT"; echo "stall=$IVM_STALL"; echo "test_stall=$IVM_TEST_STALL"; echo "build_only=$IVM_BUILD_ONLY"; echo "only=${IVM_ONLY:-}"; } > "$RUN/meta"
 info "run directory: $RUN"
 
@@ -210,10 +237,10 @@ if [ "$MODE" = check ] && [ -z "${IVM_ONLY:-}" ]; then
 		fi
 	fi
 fi
-# expected skips of this suite (scripts/verdict.sh holds every skip against them), plus IVM_SKIPS files
-{ cat "$SH/src/tools/skips/$SUITE.txt" 2>/dev/null; for f in ${IVM_SKIPS:-}; do cat "$f" || die "IVM_SKIPS: cannot read $f"; done; } > "$RUN/skips.txt"
-echo "skips_from=tools/skips/$SUITE.txt${IVM_SKIPS:+ (+ IVM_SKIPS)}" >> "$RUN/meta"
-[ -f "$SH/src/tools/skips/$SUITE.txt" ] || info "no tools/skips/$SUITE.txt: every skip fails the run"
+# expected skips of this lane (scripts/verdict.sh holds every skip against them), plus IVM_SKIPS files
+{ cat "$SH/src/tools/skips/$LANE.txt" 2>/dev/null; for f in ${IVM_SKIPS:-}; do cat "$f" || die "IVM_SKIPS: cannot read $f"; done; } > "$RUN/skips.txt"
+echo "skips_from=tools/skips/$LANE.txt${IVM_SKIPS:+ (+ IVM_SKIPS)}" >> "$RUN/meta"
+[ -f "$SH/src/tools/skips/$LANE.txt" ] || info "no tools/skips/$LANE.txt: every skip fails the run"
 
 # harness self-test kernel modules (scripts/tests/kmods/<name>), built and loaded after ours
 TEST_KMODS=
@@ -307,7 +334,7 @@ fi
 # NAME<TAB>MS for each program of the newest 8 earlier check runs of this suite, newest first
 run_history() {
 	local d idx name ms
-	for d in $(ls -1dt "$IVM_CACHE/runs/$SUITE"-check-*/ 2>/dev/null | head -9); do
+	for d in $(ls -1dt "$IVM_CACHE/runs/$LANE"-check-*/ 2>/dev/null | head -9); do
 		[ "${d%/}" = "$RUN" ] && continue
 		[ -f "$d/share/plan.tsv" ] || continue
 		while IFS=$'\t' read -r idx name _; do
@@ -419,6 +446,7 @@ if [ "$MODE" = shell ] && [ -t 0 ]; then read -r rows cols < <(stty size 2>/dev/
 cat > "$SH/ivm.conf" <<CONF
 IVM_MODE=$MODE
 IVM_SUITE=$SUITE
+IVM_KERNEL=$KERNEL
 IVM_DRIVER=$IVM_DRIVER
 IVM_KO=$KO
 IVM_TEST_KMODS="$TEST_KMODS"
@@ -456,7 +484,7 @@ guest_qemu() {
 	guest_devargs "$k"
 	QEMU=(qemu-system-x86_64 "${ACCEL[@]}" -m "$IVM_MEM" -smp "$IVM_SMP" -nodefaults -display none -no-reboot
 		-device "intel-iommu,intremap=on,caching-mode=on"
-		-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" -append "$APPEND ivm.guest=$k"
+		-kernel "$VMLINUZ" ${INITRD:+-initrd "$INITRD"} -append "$APPEND ivm.guest=$k"
 		-drive "file=$IMG/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe"
 		-virtfs "local,path=$SH,mount_tag=ivmshare,security_model=none,id=ivmshare"
 		"${DEVARGS[@]}")

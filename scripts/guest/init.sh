@@ -30,6 +30,14 @@ poweroff_now() {
 }
 
 finish() {
+	# kmemleak (debug kernels): two scans after the last program (an object is reported once it is old enough and
+	# no scan found a reference to it); every suspect goes to the host, which judges them (scripts/verdict.sh)
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		log "kmemleak: scanning for leaks"
+		echo scan > /sys/kernel/debug/kmemleak; sleep 6; echo scan > /sys/kernel/debug/kmemleak
+		cat /sys/kernel/debug/kmemleak > "$G/kmemleak.txt" 2>&1
+		log "kmemleak: $(grep -c '^unreferenced object' "$G/kmemleak.txt") suspect(s)"
+	fi
 	dmesg > "$G/dmesg.txt" 2>&1
 	dmesg -r > "$G/dmesg-raw.txt" 2>&1     # with the log levels (the verdict looks for the driver's warnings)
 	cat /proc/sys/kernel/tainted > "$G/tainted"
@@ -52,6 +60,16 @@ mkdir -p "$R" "$G"
 . "$S/ivm.conf"
 log "guest $K of ${IVM_GUESTS:-1}: userspace up, mode $IVM_MODE, kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
 echo "$(up)" > "$G/started"
+
+# A kernel that is not the image's own (make check KERNEL=debug) brings its modules on the share
+if [ -d "$S/kmods/$(uname -r)" ] && [ ! -e "/lib/modules/$(uname -r)/modules.dep" ]; then
+	mkdir -p "/lib/modules/$(uname -r)" && mount --bind "$S/kmods/$(uname -r)" "/lib/modules/$(uname -r)" ||
+		step fail "mount the modules of $(uname -r)" "from $S/kmods"
+fi
+# debugfs: kmemleak, fault injection and DMA-API debugging live there on kernels that have them. What kmemleak
+# suspects from the boot is forgotten here: the scan at the end reports what the run leaked.
+[ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+[ -w /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
 
 # ---- vfio + our module ----------------------------------------------------------------------------------------
 for m in vfio_pci_core vfio_iommu_type1; do
@@ -169,7 +187,7 @@ if [ -n "${IVM_MTTY_KO:-}" ]; then
 fi
 
 export IVSHMEM_DRIVER=$DRV IVSHMEM_SIZE_SMALL IVSHMEM_SIZE_MISMATCH IVSHMEM_SIZE_BIG
-export IVSHMEM_MODULE=${IVM_KO:+$S/$IVM_KO} IVM_SUITE IVM_SHARE=$S IVM_GUEST=1
+export IVSHMEM_MODULE=${IVM_KO:+$S/$IVM_KO} IVM_SUITE IVM_KERNEL=${IVM_KERNEL:-stock} IVM_SHARE=$S IVM_GUEST=1
 export IVM_GUEST_INDEX=$K
 env | grep -E '^(IVSHMEM_|IVM_|VFIO_MIG_)' | sort > "$G/env.txt"
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Harness sanity test, run in the guest before the driver's tests (KTAP output): is the VM what the tests are
 # promised? Devices and their environment variables, BAR2 sizes, one root port + IOMMU group each, bus reset,
-# binding to the driver, the VFIO group nodes, and the memory-error detectors of the test kernel.
+# binding to the driver, the VFIO group nodes, and the memory-error detectors of the test kernel (with
+# KERNEL=debug: also that KASAN, lockdep, kmemleak, UBSAN, fault injection and iommufd are really there).
 n=0 failed=0
 ok()   { n=$((n + 1)); echo "ok $n $1${2:+ # $2}"; }
 nok()  { n=$((n + 1)); failed=1; echo "# $2"; echo "not ok $n $1"; }
@@ -12,7 +13,7 @@ check() { local name=$1 msg=$2; shift 2; if "$@"; then ok "$name"; else nok "$na
 NAMES="A B C BIG_A BIG_B"
 D=/sys/bus/pci/devices
 echo "TAP version 13"
-echo "1..9"
+echo "1..10"
 for v in $NAMES; do eval "echo \"# IVSHMEM_BDF_$v=\${IVSHMEM_BDF_$v:-}\""; done
 
 env_ok() {
@@ -96,4 +97,21 @@ slub_on() {
 	return 1
 }
 check slub_debug_fzp "slub_debug=FZP is not in effect" slub_on
+debug_on() {
+	local bad= o
+	dmesg | grep -q 'KernelAddressSanitizer initialized' || bad="$bad KASAN"
+	[ -e /proc/lockdep ] && [ "$(cat /proc/sys/kernel/prove_locking 2>/dev/null || echo 1)" = 1 ] || bad="$bad lockdep"
+	[ -w /sys/kernel/debug/kmemleak ] || bad="$bad kmemleak"
+	for o in UBSAN KFENCE FAILSLAB FAIL_FUNCTION IOMMUFD_DRIVER VFIO_DEVICE_CDEV; do
+		zcat /proc/config.gz 2>/dev/null | grep -qx "CONFIG_$o=y" || bad="$bad $o"
+	done
+	[ -d /sys/kernel/debug/fail_function ] || bad="$bad fail_function(debugfs)"
+	[ -c /dev/iommu ] || bad="$bad /dev/iommu"
+	[ -z "$bad" ] || { echo "# missing on this debug kernel:$bad"; return 1; }
+}
+if [ "${IVM_KERNEL:-stock}" = debug ]; then
+	check debug_checkers "the debug kernel lacks a checker it was built for" debug_on
+else
+	skip debug_checkers "the image's own Debian kernel (KERNEL=debug checks its checkers)"
+fi
 exit $failed

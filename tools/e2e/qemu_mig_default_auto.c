@@ -11,10 +11,35 @@
  * track the device's DMA, and the right outcome is that QEMU refuses the
  * migration up front (a migration blocker) with the source untouched; a
  * migration that starts and then fails is a bug.
+ *
+ * After a completed migration, the driver's DMA-logging call counters
+ * (<debugfs>/ivshmem-vfio-pci/dma_log_calls) must show that QEMU's start,
+ * report and stop reached the driver.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "e2e.h"
+
+#define DMA_LOG_CALLS "/sys/kernel/debug/ivshmem-vfio-pci/dma_log_calls"
+
+/* start, report, stop counts of the driver's DMA-logging ops; -1 if unknown */
+static void dma_log_calls(long long v[3])
+{
+	static const char * const names[3] = { "start", "report", "stop" };
+	char name[16];
+	long long n;
+	FILE *f = fopen(DMA_LOG_CALLS, "r");
+	int i;
+
+	v[0] = v[1] = v[2] = -1;
+	while (f && fscanf(f, "%15s %lld", name, &n) == 2)
+		for (i = 0; i < 3; i++)
+			if (!strcmp(name, names[i]))
+				v[i] = n;
+	if (f)
+		fclose(f);
+}
 
 int main(void)
 {
@@ -23,8 +48,10 @@ int main(void)
 	int dmalog = -1;
 	bool can_report = false;
 	bool ok, completed = false;
+	long long before[3], after[3];
 
-	e2e_init("qemu_mig_default_auto", 3);
+	e2e_init("qemu_mig_default_auto", 4);
+	dma_log_calls(before);
 	c.src_bdf[0] = e2e_env_bdf("A");
 	c.dst_bdf[0] = e2e_env_bdf("B");
 	if (t_begin("setup_with_default_options")) {
@@ -93,5 +120,20 @@ int main(void)
 		t_end(ok, false);
 	}
 	case_teardown(&x);
+	if (t_begin("dma_log_calls_reached_driver")) {
+		if (!completed || !can_report) {
+			t_skip("dma_log_calls_reached_driver",
+			       "no migration with DMA logging to look at");
+		} else {
+			dma_log_calls(after);
+			diag("driver's DMA-logging calls during the migration: start %lld, report %lld, stop %lld",
+			     after[0] - before[0], after[1] - before[1], after[2] - before[2]);
+			ok = before[0] >= 0 && after[0] > before[0] && after[1] > before[1] &&
+			     after[2] > before[2];
+			if (!ok)
+				diag("QEMU's DMA logging did not reach the driver (" DMA_LOG_CALLS ")");
+			t_end(ok, false);
+		}
+	}
 	return t_exit();
 }

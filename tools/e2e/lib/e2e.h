@@ -279,8 +279,8 @@ int e2e_aborting(void);
  * watched: prog_watch() when it starts, prog_unwatch() when it is reaped.
  * A wait gives up when NO watched process made progress for the stall time
  * (E2E_STALL seconds, default 60 scaled by E2E_TIMEOUT / 270), or when it
- * lasted longer than its limit, 60 s + 1 s per MiB of the waited-for QEMU's
- * state_bytes (a minimum rate of 1 MiB/s; scaled by E2E_TIMEOUT / 270).
+ * lasted longer than its limit, 60 s + 4 s per MiB of the waited-for QEMU's
+ * state_bytes (a minimum rate of 256 KiB/s; scaled by E2E_TIMEOUT / 270).
  */
 void prog_watch(pid_t pid, const char *name);
 void prog_unwatch(pid_t pid);

@@ -41,7 +41,7 @@
 
 #define STALL_MS_DEFAULT	60000
 #define LIMIT_BASE_MS		60000
-#define MIN_RATE_BPS		(1024 * 1024)	/* bytes per second */
+#define MIN_RATE_BPS		(256 * 1024)	/* bytes per second: 4 s per MiB */
 /* the overall watchdog: below the harness's per-program safety limit (IVM_TEST_TIMEOUT, 1800 s) */
 #define WATCHDOG_DEFAULT_S	1500
 /* an explicit E2E_TIMEOUT scales the stall time and the limits by E2E_TIMEOUT / SCALE_REF_S */
