@@ -66,6 +66,32 @@ static void pairctx_teardown(struct __test_metadata *_metadata,
 }
 
 /*
+ * vfio: how the device is open.  Through its group in a type1 container, or,
+ * with VFIO_DEV_IOMMUFD=1 (ivshmem_mig_test_iommufd), through its cdev bound
+ * to an iommufd: checked with the kernel, so that a silent fallback to the
+ * group/container cannot pass.
+ */
+FIXTURE(vfio) {
+	struct ivsh s;
+};
+
+FIXTURE_SETUP(vfio)
+{
+	ivsh_init(&self->s);
+	OPEN_IVSH(&self->s, "IVSHMEM_BDF_A");
+}
+
+FIXTURE_TEARDOWN(vfio)
+{
+	ivsh_close(&self->s);
+}
+
+TEST_F(vfio, open_path)
+{
+	ASSERT_OPEN_PATH(&self->s.dev);
+}
+
+/*
  * pair: the essentials on both the small (1 MiB) and the big (256 MiB) pair;
  * pair1: everything else, on the small pair only (the big one costs seconds
  * per transfer under TCG and adds nothing there).

@@ -433,6 +433,35 @@ TEST_F(fsm, reset_returns_running)
 }
 
 /* ------------------------------------------------------------------------
+ * How the device is open.
+ */
+
+FIXTURE(vfio) {
+	struct conf c;
+};
+
+FIXTURE_SETUP(vfio)
+{
+	CONF_SETUP(&self->c);
+}
+
+FIXTURE_TEARDOWN(vfio)
+{
+	CONF_TEARDOWN(&self->c);
+}
+
+/*
+ * Through its group in a type1 container, or, with VFIO_DEV_IOMMUFD=1
+ * (vfio_mig_conformance_iommufd), through its cdev bound to an iommufd:
+ * checked with the kernel, so that a silent fallback to the group/container
+ * cannot pass.
+ */
+TEST_F(vfio, open_path)
+{
+	ASSERT_OPEN_PATH(&self->c.dev);
+}
+
+/* ------------------------------------------------------------------------
  * VFIO_DEVICE_FEATURE argument validation.
  */
 
@@ -1554,13 +1583,6 @@ TEST_F(dmalog, logging_across_migration)
 	ASSERT_OK(dma_log_stop(fd));
 }
 
-static __attribute__((noreturn)) void conf_skip_all(const char *why)
-{
-	ksft_print_header();
-	ksft_exit_skip("%s\n", why);
-	exit(KSFT_SKIP);	/* older kselftest.h: not declared noreturn */
-}
-
 /*
  * No device, or one without migration: one whole-program skip (plan 1..0)
  * rather than every test skipping the same way.  Not when only listing.
@@ -1577,7 +1599,7 @@ static void conf_precheck(int argc, char **argv)
 		if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "-h"))
 			return;
 	if (!dev)
-		conf_skip_all("no device: pass -d DEV or set VFIO_MIG_DEV");
+		vmt_skip_all("no device: pass -d DEV or set VFIO_MIG_DEV");
 	/* Opening failures are reported by every test. */
 	if (vdev_open(&d, dev))
 		return;
@@ -1587,12 +1609,13 @@ static void conf_precheck(int argc, char **argv)
 		 d.bdf, d.driver[0] ? d.driver : "none", strerror(-r));
 	vdev_close(&d);
 	if (r == -ENOTTY)
-		conf_skip_all(why);
+		vmt_skip_all(why);
 }
 
 int main(int argc, char **argv)
 {
 	vmt_parse_args(&argc, argv);
+	vmt_mode_precheck(argc, argv);
 	conf_precheck(argc, argv);
 	return test_harness_run(argc, argv);
 }

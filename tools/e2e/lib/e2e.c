@@ -3,6 +3,7 @@
  * End-to-end test helpers: nested QEMU control over QMP and qtest, expected
  * device contents, L1 access through VFIO, KTAP output.  See e2e.h.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +288,16 @@ void e2e_init(const char *prog, int nplan)
 		printf("Bail out! cannot write %s\n", path);
 		exit(1);
 	}
+	/*
+	 * Every vfio-pci has host=: without it the probe itself failed (e.g.
+	 * QEMU was given up on while starting on a loaded machine), which
+	 * says nothing about what QEMU can do.
+	 */
+	if (!e2e_vfio_has_prop("host")) {
+		printf("Bail out! could not read QEMU %s's vfio-pci properties (qemu-system-x86_64 -device vfio-pci,help)\n",
+		       e2e_qemu_version());
+		exit(1);
+	}
 	/* a QEMU that cannot migrate VFIO devices: nothing to test (KSFT_SKIP) */
 	if (!e2e_vfio_has_prop("enable-migration")) {
 		printf("1..0 # SKIP QEMU %s: vfio-pci has no enable-migration property (VFIO migration needs QEMU 8.1 or newer)\n",
@@ -404,6 +415,23 @@ bool e2e_vfio_has_prop(const char *prop)
 		g_vfio_help = run_capture(argv);
 	snprintf(pat, sizeof(pat), " %s=", prop);
 	return g_vfio_help && strstr(g_vfio_help, pat);
+}
+
+bool e2e_qemu_has_object(const char *type)
+{
+	char *argv[] = { QEMU_BIN, "-object", "help", NULL };
+	static char *help;
+	size_t n = strlen(type);
+	const char *p;
+
+	if (!help)
+		help = run_capture(argv);
+	/* one type per line, indented */
+	for (p = help; p && (p = strstr(p, type)); p += n)
+		if ((p == help || isspace((unsigned char)p[-1])) &&
+		    (!p[n] || isspace((unsigned char)p[n])))
+			return true;
+	return false;
 }
 
 int e2e_can_report(const char *bdf)

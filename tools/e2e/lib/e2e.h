@@ -95,6 +95,8 @@ const char *e2e_vfio_opts(const char *probe_bdf);
 int e2e_can_report(const char *probe_bdf);
 /* Does this QEMU's vfio-pci have property @prop? */
 bool e2e_vfio_has_prop(const char *prop);
+/* Does this QEMU have the user-creatable object type @type ("-object help")? */
+bool e2e_qemu_has_object(const char *type);
 /* QEMU version string ("10.0.13"). */
 const char *e2e_qemu_version(void);
 

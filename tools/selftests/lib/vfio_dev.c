@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/pci_regs.h>
 
@@ -104,6 +107,7 @@ void vdev_init(struct vdev *d)
 	d->group = -1;
 	d->fd = -1;
 	d->groupno = -1;
+	d->iommufd = -1;
 }
 
 bool vdev_is_open(const struct vdev *d)
@@ -155,33 +159,19 @@ static int fail_errno(const char *what, const char *bdf)
 	return -err;
 }
 
-int vdev_open(struct vdev *d, const char *dev)
+/* Group mode: the group in a container of its own, with the best IOMMU type. */
+static int open_group(struct vdev *d)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	char path[64];
-	unsigned int i;
-	int iommu, ret;
-	uint32_t id;
-
-	vdev_init(d);
-	ret = vdev_resolve(dev, d->bdf, sizeof(d->bdf), d->sysfs, sizeof(d->sysfs));
-	if (ret)
-		return ret;
-	ret = group_of(d, &d->groupno);
-	if (ret)
-		return ret;
-	if (sysfs_link_base(d->sysfs, "driver", d->driver, sizeof(d->driver)))
-		d->driver[0] = 0;
+	int iommu;
 
 	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-	if (d->container < 0) {
-		ret = fail_errno("open /dev/vfio/vfio", d->bdf);
-		goto err;
-	}
+	if (d->container < 0)
+		return fail_errno("open /dev/vfio/vfio", d->bdf);
 	if (ioctl(d->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
 		vmt_seterr("VFIO API version mismatch");
-		ret = -EINVAL;
-		goto err;
+		return -EINVAL;
 	}
 
 	snprintf(path, sizeof(path), "/dev/vfio/%d", d->groupno);
@@ -191,50 +181,219 @@ int vdev_open(struct vdev *d, const char *dev)
 		d->group = open(path, O_RDWR | O_CLOEXEC);
 		d->noiommu = d->group >= 0;
 	}
-	if (d->group < 0) {
-		ret = fail_errno("open of its VFIO group", d->bdf);
-		goto err;
-	}
-	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs)) {
-		ret = fail_errno("VFIO_GROUP_GET_STATUS", d->bdf);
-		goto err;
-	}
+	if (d->group < 0)
+		return fail_errno("open of its VFIO group", d->bdf);
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &gs))
+		return fail_errno("VFIO_GROUP_GET_STATUS", d->bdf);
 	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		vmt_seterr("%s: group %d not viable (bind all its devices to vfio)",
 			   d->bdf, d->groupno);
-		ret = -EBUSY;
-		goto err;
+		return -EBUSY;
 	}
-	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container)) {
-		ret = fail_errno("VFIO_GROUP_SET_CONTAINER", d->bdf);
-		goto err;
-	}
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container))
+		return fail_errno("VFIO_GROUP_SET_CONTAINER", d->bdf);
 	if (d->noiommu)
 		iommu = VFIO_NOIOMMU_IOMMU;
 	else if (ioctl(d->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
 		iommu = VFIO_TYPE1v2_IOMMU;
 	else
 		iommu = VFIO_TYPE1_IOMMU;
-	if (ioctl(d->container, VFIO_SET_IOMMU, iommu)) {
-		ret = fail_errno("VFIO_SET_IOMMU", d->bdf);
+	if (ioctl(d->container, VFIO_SET_IOMMU, iommu))
+		return fail_errno("VFIO_SET_IOMMU", d->bdf);
+	return 0;
+}
+
+static int group_get_fd(struct vdev *d)
+{
+	int fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
+
+	if (fd < 0)
+		return fail_errno("VFIO_GROUP_GET_DEVICE_FD", d->bdf);
+	return fd;
+}
+
+enum vdev_mode vdev_default_mode(void)
+{
+	const char *v = vmt_env(VDEV_MODE_ENV);
+
+	return v && strcmp(v, "0") ? VDEV_MODE_IOMMUFD : VDEV_MODE_GROUP;
+}
+
+const char *vdev_mode_name(enum vdev_mode mode)
+{
+	return mode == VDEV_MODE_IOMMUFD ? "cdev/iommufd" : "group/container";
+}
+
+int vdev_mode_supported(enum vdev_mode mode)
+{
+	if (mode == VDEV_MODE_GROUP)
+		return 0;
+	if (!VDEV_HAVE_IOMMUFD) {
+		vmt_seterr("VFIO cdev/iommufd mode not supported by these headers: built without VFIO_DEVICE_BIND_IOMMUFD and <linux/iommufd.h> (the uAPI of Linux 6.6 and newer)");
+		return -EOPNOTSUPP;
+	}
+	if (access("/dev/iommu", F_OK)) {
+		vmt_seterr("VFIO cdev/iommufd mode not supported by this kernel: no /dev/iommu (%s: built without CONFIG_IOMMUFD, or iommufd.ko not loaded)",
+			   strerror(errno));
+		return -ENODEV;
+	}
+	if (access("/dev/vfio/devices", F_OK)) {
+		vmt_seterr("VFIO cdev/iommufd mode not supported by this kernel: no /dev/vfio/devices (%s: built without CONFIG_VFIO_DEVICE_CDEV, or no device bound to a VFIO driver)",
+			   strerror(errno));
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int vdev_cdev_of(const char *sysfs, char *node, size_t len, dev_t *devt)
+{
+	char path[PATH_MAX], name[32] = "", line[32];
+	unsigned int maj, min;
+	struct dirent *e;
+	DIR *dir;
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/vfio-dev", sysfs);
+	dir = opendir(path);
+	if (!dir) {
+		ret = -errno;
+		vmt_seterr("%s: %s (no VFIO device cdev: kernel without CONFIG_VFIO_DEVICE_CDEV, or no VFIO driver bound)",
+			   path, strerror(-ret));
+		return ret;
+	}
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, "vfio", 4) && strlen(e->d_name) < sizeof(name)) {
+			strcpy(name, e->d_name);
+			break;
+		}
+	closedir(dir);
+	if (!name[0]) {
+		vmt_seterr("%s: no vfioN entry", path);
+		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "%s/vfio-dev/%s/dev", sysfs, name);
+	f = fopen(path, "r");
+	if (!f) {
+		ret = -errno;
+		vmt_seterr("%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = fgets(line, sizeof(line), f) && sscanf(line, "%u:%u", &maj, &min) == 2;
+	fclose(f);
+	if (!ret) {
+		vmt_seterr("%s: not a major:minor", path);
+		return -EINVAL;
+	}
+	*devt = makedev(maj, min);
+	snprintf(node, len, "/dev/vfio/devices/%s", name);
+	return 0;
+}
+
+#if VDEV_HAVE_IOMMUFD
+/* Iommufd mode: find the cdev, open an iommufd of our own, an IOAS in it. */
+static int open_iommufd(struct vdev *d)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	int ret;
+
+	ret = vdev_mode_supported(VDEV_MODE_IOMMUFD);
+	if (ret)
+		return ret;
+	ret = vdev_cdev_of(d->sysfs, d->cdev, sizeof(d->cdev), &d->cdev_devt);
+	if (ret)
+		return ret;
+	d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (d->iommufd < 0)
+		return fail_errno("open /dev/iommu", d->bdf);
+	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		return fail_errno("IOMMU_IOAS_ALLOC", d->bdf);
+	d->ioas_id = alloc.out_ioas_id;
+	return 0;
+}
+
+/* A new fd of the cdev, bound to d->iommufd and attached to d->ioas_id. */
+static int cdev_get_fd(struct vdev *d)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct stat st;
+	int fd, ret;
+
+	fd = open(d->cdev, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		vmt_seterr("%s: open %s: %s", d->bdf, d->cdev, strerror(-ret));
+		return ret;
+	}
+	/* the node must be the cdev sysfs names, not a stale or foreign one */
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode) || st.st_rdev != d->cdev_devt) {
+		vmt_seterr("%s: %s is not the character device %u:%u of %s/vfio-dev",
+			   d->bdf, d->cdev, major(d->cdev_devt),
+			   minor(d->cdev_devt), d->sysfs);
+		ret = -ENODEV;
 		goto err;
 	}
-	ret = vdev_reopen_fd(d);
-	if (ret)
+	bind.iommufd = d->iommufd;
+	if (ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		ret = -errno;
+		if (ret == -EINVAL && d->fd >= 0)
+			vmt_seterr("%s: VFIO_DEVICE_BIND_IOMMUFD: %s (the kernel binds a device through its cdev only while no other fd has it open)",
+				   d->bdf, strerror(-ret));
+		else if (ret == -EBUSY)
+			vmt_seterr("%s: VFIO_DEVICE_BIND_IOMMUFD: %s (its VFIO group %d is open: a user of the group/container API)",
+				   d->bdf, strerror(-ret), d->groupno);
+		else
+			vmt_seterr("%s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->bdf,
+				   strerror(-ret));
 		goto err;
+	}
+	attach.pt_id = d->ioas_id;
+	if (ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach)) {
+		ret = fail_errno("VFIO_DEVICE_ATTACH_IOMMUFD_PT", d->bdf);
+		goto err;
+	}
+	d->devid = bind.out_devid;
+	d->pt_id = attach.pt_id;
+	return fd;
+err:
+	close(fd);
+	return ret;
+}
+#else
+static int open_iommufd(struct vdev *d)
+{
+	(void)d;
+	return vdev_mode_supported(VDEV_MODE_IOMMUFD);
+}
+
+static int cdev_get_fd(struct vdev *d)
+{
+	(void)d;
+	return vdev_mode_supported(VDEV_MODE_IOMMUFD);
+}
+#endif
+
+static int get_device_fd(struct vdev *d)
+{
+	return d->mode == VDEV_MODE_IOMMUFD ? cdev_get_fd(d) : group_get_fd(d);
+}
+
+/* Device and region info; identity and memory decoding of a VFIO-PCI device. */
+static int read_info(struct vdev *d)
+{
+	unsigned int i;
+	uint32_t id;
+	int ret;
 
 	d->info.argsz = sizeof(d->info);
-	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info)) {
-		ret = fail_errno("VFIO_DEVICE_GET_INFO", d->bdf);
-		goto err;
-	}
+	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info))
+		return fail_errno("VFIO_DEVICE_GET_INFO", d->bdf);
 	for (i = 0; i < VDEV_NUM_REGIONS && i < d->info.num_regions; i++) {
 		d->region[i].argsz = sizeof(d->region[i]);
 		d->region[i].index = i;
-		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &d->region[i])) {
-			ret = fail_errno("VFIO_DEVICE_GET_REGION_INFO", d->bdf);
-			goto err;
-		}
+		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &d->region[i]))
+			return fail_errno("VFIO_DEVICE_GET_REGION_INFO", d->bdf);
 	}
 	/* Config space only where the device offers the VFIO-PCI API. */
 	d->pci = d->info.flags & VFIO_DEVICE_FLAGS_PCI;
@@ -242,20 +401,48 @@ int vdev_open(struct vdev *d, const char *dev)
 		return 0;
 	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_VENDOR_ID, &id);
 	if (ret)
-		goto err;
+		return ret;
 	d->vendor = id & 0xffff;
 	d->device = id >> 16;
 	ret = vdev_rd32(d, VFIO_PCI_CONFIG_REGION_INDEX, PCI_CLASS_REVISION, &id);
 	if (ret)
-		goto err;
+		return ret;
 	d->revision = id & 0xff;
-	ret = vdev_enable_memory(d);
+	return vdev_enable_memory(d);
+}
+
+int vdev_open_mode(struct vdev *d, const char *dev, enum vdev_mode mode)
+{
+	int ret;
+
+	vdev_init(d);
+	if (mode != VDEV_MODE_GROUP && mode != VDEV_MODE_IOMMUFD) {
+		vmt_seterr("unknown VFIO open mode %d", mode);
+		return -EINVAL;
+	}
+	d->mode = mode;
+	ret = vdev_resolve(dev, d->bdf, sizeof(d->bdf), d->sysfs, sizeof(d->sysfs));
 	if (ret)
-		goto err;
-	return 0;
-err:
-	vdev_close(d);
+		return ret;
+	ret = group_of(d, &d->groupno);
+	if (ret)
+		return ret;
+	if (sysfs_link_base(d->sysfs, "driver", d->driver, sizeof(d->driver)))
+		d->driver[0] = 0;
+
+	ret = mode == VDEV_MODE_IOMMUFD ? open_iommufd(d) : open_group(d);
+	if (!ret)
+		ret = vdev_reopen_fd(d);
+	if (!ret)
+		ret = read_info(d);
+	if (ret)
+		vdev_close(d);
 	return ret;
+}
+
+int vdev_open(struct vdev *d, const char *dev)
+{
+	return vdev_open_mode(d, dev, vdev_default_mode());
 }
 
 void vdev_close(struct vdev *d)
@@ -266,7 +453,11 @@ void vdev_close(struct vdev *d)
 		close(d->group);
 	if (d->container >= 0)
 		close(d->container);
-	d->fd = d->group = d->container = -1;
+	/* the IOAS goes with the iommufd */
+	if (d->iommufd >= 0)
+		close(d->iommufd);
+	d->fd = d->group = d->container = d->iommufd = -1;
+	d->ioas_id = d->devid = d->pt_id = 0;
 }
 
 int vdev_close_fd(struct vdev *d)
@@ -281,22 +472,106 @@ int vdev_close_fd(struct vdev *d)
 
 int vdev_get_extra_fd(struct vdev *d)
 {
-	int fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
-
-	if (fd < 0)
-		return fail_errno("VFIO_GROUP_GET_DEVICE_FD", d->bdf);
-	return fd;
+	return get_device_fd(d);
 }
 
 int vdev_reopen_fd(struct vdev *d)
 {
-	int fd = vdev_get_extra_fd(d);
+	int fd;
 
+	/* a cdev binds only while the device has no other open fd */
+	if (d->mode == VDEV_MODE_IOMMUFD)
+		vdev_close_fd(d);
+	fd = get_device_fd(d);
 	if (fd < 0)
 		return fd;
 	if (d->fd >= 0)
 		close(d->fd);
 	d->fd = fd;
+	return 0;
+}
+
+static int mode_mismatch(const struct vdev *d, enum vdev_mode want,
+			 const char *what)
+{
+	char why[512];
+
+	/* @what may be vmt_errstr() itself */
+	snprintf(why, sizeof(why), "%s", what);
+	vmt_seterr("%s: not open through %s: %s", d->bdf, vdev_mode_name(want),
+		   why);
+	return -EPROTO;
+}
+
+#if VDEV_HAVE_IOMMUFD
+static int check_iommufd(const struct vdev *d, const struct stat *st)
+{
+	struct iommu_destroy destroy = { .size = sizeof(destroy) };
+	struct stat ist, node;
+	char path[64], cdev[64];
+	dev_t devt;
+	int fd, ret;
+
+	if (d->container >= 0 || d->group >= 0)
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD, "it has a container or group fd");
+	ret = vdev_cdev_of(d->sysfs, cdev, sizeof(cdev), &devt);
+	if (ret)
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD, vmt_errstr());
+	if (!S_ISCHR(st->st_mode) || st->st_rdev != devt)
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD,
+				     "the device fd is not the character device <sysfs>/vfio-dev names");
+	if (d->iommufd < 0 || fstat(d->iommufd, &ist) || stat("/dev/iommu", &node) ||
+	    !S_ISCHR(ist.st_mode) || ist.st_rdev != node.st_rdev)
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD, "its iommufd fd is not /dev/iommu");
+	/* the bound cdev blocks the group (vfio_device_block_group()) */
+	snprintf(path, sizeof(path), "/dev/vfio/%d", d->groupno);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD,
+				     "its VFIO group opens: no cdev of it is bound");
+	}
+	if (errno != EBUSY) {
+		vmt_seterr("%s: open %s: %s, not EBUSY: no cdev of it is bound",
+			   d->bdf, path, strerror(errno));
+		return -EPROTO;
+	}
+	/* the attached device holds a reference on the IOAS */
+	destroy.id = d->ioas_id;
+	if (!ioctl(d->iommufd, IOMMU_DESTROY, &destroy))
+		return mode_mismatch(d, VDEV_MODE_IOMMUFD,
+				     "IOMMU_DESTROY of its IOAS succeeded: nothing was attached to it");
+	if (errno != EBUSY) {
+		vmt_seterr("%s: IOMMU_DESTROY of IOAS %u: %s, not EBUSY: the device is not attached to it",
+			   d->bdf, d->ioas_id, strerror(errno));
+		return -EPROTO;
+	}
+	return 0;
+}
+#else
+static int check_iommufd(const struct vdev *d, const struct stat *st)
+{
+	(void)st;
+	vdev_mode_supported(VDEV_MODE_IOMMUFD);
+	return mode_mismatch(d, VDEV_MODE_IOMMUFD, vmt_errstr());
+}
+#endif
+
+int vdev_check_mode(const struct vdev *d, enum vdev_mode want)
+{
+	struct stat st;
+
+	if (d->fd < 0 || fstat(d->fd, &st)) {
+		vmt_seterr("%s: the device is not open", d->bdf);
+		return -EBADF;
+	}
+	if (want == VDEV_MODE_IOMMUFD)
+		return check_iommufd(d, &st);
+	/* a group's device fd is an anonymous inode ("[vfio-device]") */
+	if (S_ISCHR(st.st_mode))
+		return mode_mismatch(d, want, "the device fd is a character device (a cdev)");
+	if (d->container < 0 || d->group < 0)
+		return mode_mismatch(d, want, "it has no container or no group fd");
 	return 0;
 }
 

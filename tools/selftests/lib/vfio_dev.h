@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Opening a VFIO device through the VFIO group/container (type1) API and
- * accessing its regions.  A device is named by its PCI address, its mdev
- * UUID or its sysfs directory (/sys/bus/pci/devices/<BDF>,
- * /sys/bus/mdev/devices/<UUID>, or any other bus's).  All functions return 0
+ * Opening a VFIO device and accessing its regions.  A device is named by its
+ * PCI address, its mdev UUID or its sysfs directory (/sys/bus/pci/devices/<BDF>,
+ * /sys/bus/mdev/devices/<UUID>, or any other bus's).  It is opened one of two
+ * ways (enum vdev_mode): through its VFIO group in a type1 container, or
+ * through its VFIO device cdev bound to an iommufd.  All functions return 0
  * (or a byte count) on success and a negative errno on failure, with
  * vmt_errstr() explaining.
  */
@@ -18,6 +19,26 @@
 
 #define VDEV_NUM_REGIONS	(VFIO_PCI_CONFIG_REGION_INDEX + 1)
 
+enum vdev_mode {
+	/*
+	 * /dev/vfio/<group> set to a /dev/vfio/vfio container (type1 IOMMU,
+	 * or no-IOMMU), the device fd from VFIO_GROUP_GET_DEVICE_FD.
+	 */
+	VDEV_MODE_GROUP,
+	/*
+	 * /dev/vfio/devices/vfioN (found through <sysfs>/vfio-dev/), bound to
+	 * a /dev/iommu with VFIO_DEVICE_BIND_IOMMUFD and attached to an IOAS
+	 * of its own with VFIO_DEVICE_ATTACH_IOMMUFD_PT.
+	 */
+	VDEV_MODE_IOMMUFD,
+};
+
+/*
+ * The mode vdev_open() uses: VDEV_MODE_IOMMUFD when the environment variable
+ * VFIO_DEV_IOMMUFD is set to anything but "" or "0", else VDEV_MODE_GROUP.
+ */
+#define VDEV_MODE_ENV	"VFIO_DEV_IOMMUFD"
+
 struct vdev {
 	/* VFIO device name (sysfs basename): PCI address or mdev UUID */
 	char bdf[64];
@@ -28,11 +49,20 @@ struct vdev {
 	 * vendor/device/revision below exist only then.
 	 */
 	bool pci;
+	enum vdev_mode mode;
+	int fd;			/* the device fd */
+	int groupno;		/* <sysfs>/iommu_group, in both modes */
+	/* VDEV_MODE_GROUP: -1 otherwise */
 	int container;
 	int group;
-	int fd;
-	int groupno;
 	bool noiommu;
+	/* VDEV_MODE_IOMMUFD: -1 (fds) or 0 (ids) otherwise */
+	int iommufd;		/* /dev/iommu */
+	uint32_t ioas_id;	/* the IOAS the device is attached to */
+	uint32_t devid;		/* VFIO_DEVICE_BIND_IOMMUFD's out_devid, newest fd */
+	uint32_t pt_id;		/* what the attach reported: a HWPT, or the IOAS */
+	char cdev[64];		/* /dev/vfio/devices/vfioN */
+	dev_t cdev_devt;	/* <sysfs>/vfio-dev/vfioN/dev */
 	struct vfio_device_info info;
 	struct vfio_region_info region[VDEV_NUM_REGIONS];
 	uint16_t vendor;
@@ -52,19 +82,68 @@ void vdev_norm_bdf(char *out, size_t len, const char *bdf);
 int vdev_resolve(const char *spec, char *name, size_t nlen, char *sysfs,
 		 size_t slen);
 
+/*
+ * The device's VFIO cdev as sysfs names it (@sysfs: the device's sysfs
+ * directory): @node gets /dev/vfio/devices/vfioN of <sysfs>/vfio-dev/vfioN,
+ * @devt the major:minor in <sysfs>/vfio-dev/vfioN/dev.
+ */
+int vdev_cdev_of(const char *sysfs, char *node, size_t len, dev_t *devt);
+
 /* Sets d->fd etc. to -1 so that vdev_close() is always safe. */
 void vdev_init(struct vdev *d);
-/* @dev: PCI address, mdev UUID or sysfs device path (see vdev_resolve()). */
+
+/* VFIO_DEV_IOMMUFD (see VDEV_MODE_ENV) */
+enum vdev_mode vdev_default_mode(void);
+/* "group/container" or "cdev/iommufd" */
+const char *vdev_mode_name(enum vdev_mode mode);
+/*
+ * Can @mode work at all here?  0, or -EOPNOTSUPP when these programs were
+ * built with uAPI headers that lack the vfio cdev / iommufd ioctls, -ENODEV
+ * when the running kernel lacks the device nodes (no /dev/iommu: no
+ * CONFIG_IOMMUFD; no /dev/vfio/devices: no CONFIG_VFIO_DEVICE_CDEV), with
+ * vmt_errstr() saying which.  The tests turn this into a whole-program skip.
+ */
+int vdev_mode_supported(enum vdev_mode mode);
+
+/*
+ * @dev: PCI address, mdev UUID or sysfs device path (see vdev_resolve()),
+ * opened in vdev_default_mode().
+ */
 int vdev_open(struct vdev *d, const char *dev);
+int vdev_open_mode(struct vdev *d, const char *dev, enum vdev_mode mode);
 void vdev_close(struct vdev *d);
 bool vdev_is_open(const struct vdev *d);
 
-/* Closes only the device fd (the group and container stay). */
+/*
+ * Closes only the device fd: the group and container, or the iommufd and
+ * its IOAS, stay.
+ */
 int vdev_close_fd(struct vdev *d);
-/* Gets a (new) device fd from the group into d->fd. */
+/*
+ * Gets a new device fd into d->fd.  Group mode: from the group, then the old
+ * fd is closed.  Iommufd mode: the old fd is closed first (the kernel binds a
+ * device through its cdev only while no other fd has it open: close its data
+ * fds' users and unmap its regions first), then the cdev is opened, bound
+ * and attached to d->ioas_id again.
+ */
 int vdev_reopen_fd(struct vdev *d);
-/* Returns an additional device fd (>= 0) or -errno. */
+/*
+ * Returns an additional device fd (>= 0) or -errno.  Iommufd mode: fails
+ * (EINVAL from the bind) while d->fd is open, see vdev_reopen_fd().
+ */
 int vdev_get_extra_fd(struct vdev *d);
+
+/*
+ * Checks with the kernel that @d is open the way @want says, independently
+ * of how vdev_open() went about it: group mode: a container and a group fd,
+ * and a device fd that is not a character device (an anonymous inode).
+ * Iommufd mode: no container or group fd; the device fd is the character
+ * device <sysfs>/vfio-dev/vfioN/dev names; the iommufd fd is /dev/iommu;
+ * the group cannot be opened (EBUSY: the bound cdev blocks it); the IOAS
+ * cannot be destroyed (EBUSY: the attached device holds it).  0, or -EPROTO
+ * naming the first mismatch.
+ */
+int vdev_check_mode(const struct vdev *d, enum vdev_mode want);
 
 int vdev_reset(struct vdev *d);
 int vdev_reset_fd(int fd);

@@ -40,4 +40,22 @@ struct vfio_device_feature_mig_data_size {
 #define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE	9
 #endif
 
+/*
+ * The VFIO device cdev and iommufd (VFIO_DEVICE_BIND_IOMMUFD and
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT: Linux 6.6; <linux/iommufd.h>: 6.2) are not
+ * in Debian 12's headers.  Nothing stands in for them: built without them,
+ * the cdev/iommufd mode of vfio_dev.c says it is not supported by these
+ * headers (the group/container mode needs nothing new).
+ */
+#if __has_include(<linux/iommufd.h>)
+#include <linux/iommufd.h>
+#endif
+#if defined(VFIO_DEVICE_BIND_IOMMUFD) && \
+	defined(VFIO_DEVICE_ATTACH_IOMMUFD_PT) && \
+	defined(IOMMU_IOAS_ALLOC) && defined(IOMMU_DESTROY)
+#define VDEV_HAVE_IOMMUFD	1
+#else
+#define VDEV_HAVE_IOMMUFD	0
+#endif
+
 #endif /* VFIO_UAPI_H */

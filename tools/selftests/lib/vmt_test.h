@@ -80,10 +80,59 @@ static inline void vmt_parse_args(int *argc, char **argv)
 } while (0)
 #endif
 
+/* One whole-program skip (plan 1..0) with @why. */
+static inline __attribute__((noreturn)) void vmt_skip_all(const char *why)
+{
+	ksft_print_header();
+	ksft_exit_skip("%s\n", why);
+	exit(KSFT_SKIP);	/* older kselftest.h: not declared noreturn */
+}
+
+/*
+ * The VFIO open mode the environment asks for (VFIO_DEV_IOMMUFD), parsed
+ * here and not taken from vfio_dev.c: the vfio.open_path tests hold what the
+ * kernel says about the open device against this, so that a library that
+ * ignored the variable and fell back to the group/container fails them.
+ */
+static inline enum vdev_mode vmt_wanted_mode(void)
+{
+	const char *v = getenv(VDEV_MODE_ENV);
+
+	return v && *v && strcmp(v, "0") ? VDEV_MODE_IOMMUFD : VDEV_MODE_GROUP;
+}
+
+/* The device @d is open the way vmt_wanted_mode() says, as the kernel sees it. */
+#define ASSERT_OPEN_PATH(d) do {					\
+	enum vdev_mode __want = vmt_wanted_mode();			\
+	TH_LOG("%s: wanted %s; device fd %d, container %d, group %d, "	\
+	       "iommufd %d, ioas %u, devid %u, attached to %u (%s)",	\
+	       (d)->bdf, vdev_mode_name(__want), (d)->fd,		\
+	       (d)->container, (d)->group, (d)->iommufd, (d)->ioas_id,	\
+	       (d)->devid, (d)->pt_id, (d)->cdev[0] ? (d)->cdev : "no cdev"); \
+	ASSERT_OK(vdev_check_mode((d), __want));			\
+} while (0)
+
+/*
+ * The whole program skips when the open mode the environment asks for
+ * cannot work here (headers or kernel without the VFIO device cdev and
+ * iommufd).  Not when only listing the tests or asking for help.
+ */
+static inline void vmt_mode_precheck(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "-h"))
+			return;
+	if (vdev_mode_supported(vdev_default_mode()))
+		vmt_skip_all(vmt_errstr());
+}
+
 #define VMT_TEST_MAIN							\
 	int main(int argc, char **argv)					\
 	{								\
 		vmt_parse_args(&argc, argv);				\
+		vmt_mode_precheck(argc, argv);				\
 		return test_harness_run(argc, argv);			\
 	}
 
