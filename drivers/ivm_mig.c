@@ -772,7 +772,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	} else {
 		memcpy(regs, f->parse.regs, mig->desc.regs_size);
 	}
-	f->disabled = true;
+	WRITE_ONCE(f->disabled, true);
 	mutex_unlock(&f->lock);
 	ivm_file_retire(&mig->resume_file);
 	if (ret)
