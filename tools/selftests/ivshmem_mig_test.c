@@ -13,6 +13,7 @@
  * $VMT_SEED replays the random data of a failed run (the seed is logged).
  */
 #include <linux/pci_regs.h>
+#include <sys/resource.h>
 
 #include "lib/ivshmem_test.h"
 
@@ -852,6 +853,197 @@ TEST_F(access, reset_restores_access)
 	/* Reset keeps BAR2 (unless a RESUMING session had begun to write it). */
 	ASSERT_PATTERN(&self->c.d, self->c.seed);
 	ASSERT_REGS(&self->c.d, 0, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * The driver's own BAR mappings: huge (PMD) entries where the mapping and
+ * the BAR are aligned, 4 KiB entries otherwise, and every kind zapped by the
+ * freeze.  Faults are counted with getrusage(): one huge entry covers 512
+ * pages with one fault.
+ */
+
+#define HUGE_SZ		(2UL << 20)
+
+FIXTURE(barmap) {
+	struct ivsh d;
+	struct vmt_kmsg kmsg;
+	void *map;
+	size_t len;
+};
+
+FIXTURE_SETUP(barmap)
+{
+	ivsh_init(&self->d);
+	vmt_kmsg_open(&self->kmsg);
+	OPEN_IVSH(&self->d, "IVSHMEM_BDF_BIG_A");
+	if (self->d.mem_size < 2 * HUGE_SZ)
+		VMT_SKIP_SETUP("BAR2 of %s is smaller than 4 MiB", self->d.dev.bdf);
+	vmt_sigbus_install();
+}
+
+FIXTURE_TEARDOWN(barmap)
+{
+	if (self->map)
+		munmap(self->map, self->len);
+	ivsh_close(&self->d);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+/* Maps @len bytes of BAR2 at @off, at an address @skew bytes past a 2 MiB boundary. */
+static void *map_bar2_at(struct ivsh *s, uint64_t off, size_t len, size_t skew)
+{
+	size_t rlen = len + 2 * HUGE_SZ;
+	uintptr_t a;
+	void *r, *p;
+
+	r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)r + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+	a += skew;
+	p = mmap((void *)a, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 s->dev.fd, s->dev.region[IVSHMEM_MEM_BAR].offset + off);
+	if (p == MAP_FAILED) {
+		munmap(r, rlen);
+		return NULL;
+	}
+	/* Give back the rest of the reservation. */
+	if (a > (uintptr_t)r)
+		munmap(r, a - (uintptr_t)r);
+	if ((uintptr_t)r + rlen > a + len)
+		munmap((void *)(a + len), (uintptr_t)r + rlen - (a + len));
+	return p;
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * Reads one word of every page of @p[0, len), the mapping of BAR2 at @off;
+ * returns the minor faults that took, -EFAULT on SIGBUS or -EPROTO if a word
+ * differs from what a region read of BAR2 returns.
+ */
+static long touch_pages(struct __test_metadata *_metadata, struct ivsh *s,
+			volatile uint8_t *p, uint64_t off, size_t len)
+{
+	long before = minor_faults(), after;
+	size_t i;
+
+	for (i = 0; i < len; i += 4096) {
+		uint32_t x = 0;
+
+		if (vmt_probe_read32(p + i + 8, &x))
+			return -EFAULT;
+	}
+	after = minor_faults();
+	for (i = 0; i < len; i += len / 4) {
+		uint32_t x = 0, want = ~0U;
+
+		if (vdev_region_read(&s->dev, IVSHMEM_MEM_BAR, off + i + 8, &want, 4) != 4 ||
+		    vmt_probe_read32(p + i + 8, &x) || x != want) {
+			TH_LOG("BAR2 0x%llx: 0x%08x through the mapping, 0x%08x by region read",
+			       (unsigned long long)(off + i + 8), x, want);
+			return -EPROTO;
+		}
+	}
+	return after - before;
+}
+
+static bool huge_offered(void)
+{
+	char c = 'N';
+	int fd = ivsh_debugfs_open("mmap_huge", O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 'N';
+	close(fd);
+	return c == 'Y';
+}
+
+/* An aligned 4 MiB mapping: two huge entries, so a handful of faults. */
+TEST_F(barmap, huge_when_aligned)
+{
+	long faults;
+
+	if (!huge_offered())
+		SKIP(return, "no huge BAR mappings on this kernel (debugfs mmap_huge: N)");
+	self->len = 2 * HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 0, self->len);
+	ASSERT_LE(0, faults);
+	TH_LOG("%ld faults for %zu pages", faults, self->len / 4096);
+	ASSERT_GE(8, faults) {
+		TH_LOG("%ld faults: the aligned mapping was not mapped huge", faults);
+	}
+}
+
+/*
+ * Where the driver cannot own BAR mappings (mmap_freeze: N), they are
+ * vfio-pci's, which on 6.1 maps a whole mapping at its first fault.
+ */
+#define NEED_OWN_MAPPINGS() do {					\
+	if (!ivsh_mmap_freezes())					\
+		SKIP(return, "BAR mappings are vfio-pci's on this kernel "	\
+		     "(mmap_freeze: N), mapped whole at the first fault");	\
+} while (0)
+
+/* Misaligned by one page: no huge entry fits, every page faults on its own. */
+TEST_F(barmap, small_when_misaligned)
+{
+	long faults;
+
+	NEED_OWN_MAPPINGS();
+	self->len = HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 4096);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 0, self->len);
+	ASSERT_LE(self->len / 4096, faults);
+}
+
+/* A mapping at a BAR offset that is not 2 MiB aligned either. */
+TEST_F(barmap, small_when_bar_offset_misaligned)
+{
+	long faults;
+
+	NEED_OWN_MAPPINGS();
+	self->len = HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 4096, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 4096, self->len);
+	ASSERT_LE(self->len / 4096, faults);
+}
+
+/* STOP zaps huge entries too; they come back (huge) in RUNNING. */
+TEST_F(barmap, huge_zapped_by_stop)
+{
+	volatile uint8_t *p;
+	uint32_t v;
+	long faults;
+
+	NEED_MMAP_FREEZE();
+	self->len = 2 * HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	p = self->map;
+	ASSERT_LE(0, touch_pages(_metadata, &self->d, p, 0, self->len));
+	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(STOP)));
+	ASSERT_EQ(-EFAULT, vmt_probe_read32(p + 8, &v));
+	ASSERT_EQ(-EFAULT, vmt_probe_read32(p + HUGE_SZ + 4096, &v));
+	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(RUNNING)));
+	faults = touch_pages(_metadata, &self->d, p, 0, self->len);
+	ASSERT_LE(0, faults);
+	if (huge_offered()) {
+		ASSERT_GE(8, faults);
+	}
 }
 
 /* ------------------------------------------------------------------------
