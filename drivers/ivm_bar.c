@@ -2,10 +2,11 @@
 /*
  * ivshmem-vfio-pci: user access to the BARs while the migration FSM runs.
  *
- * In every state but RUNNING and RUNNING_P2P the BARs are frozen: region
- * read/write fails with -EIO and the user's BAR mappings are zapped and
- * refuse their faults (SIGBUS).  In RUNNING and RUNNING_P2P they work as
- * under vfio-pci.
+ * In STOP, STOP_COPY and ERROR the BARs are frozen: region read/write fails
+ * with -EIO and the user's BAR mappings are zapped and refuse their faults
+ * (SIGBUS).  In RUNNING, RUNNING_P2P and RESUMING they work as under
+ * vfio-pci; QEMU's destination maps BAR2 into the IOMMU for P2P DMA while the
+ * device is RESUMING, which faults the mapping in.
  *
  * Where the vfio device has an inode of its own (6.10+) the BAR mappings are
  * the driver's: ivm_mig_mmap() sets them up like vfio_pci_core_mmap() but

@@ -522,6 +522,12 @@ static struct file *ivm_start_resume(struct ivm_mig *mig)
 		return ERR_CAST(f);
 	ivm_parse_init(&f->parse, &mig->desc);
 	mig->resume_file = f;
+	/*
+	 * The user may touch the BARs while resuming: QEMU maps them into
+	 * the IOMMU for P2P DMA while it loads config space.  The stream
+	 * overwrites BAR2 as it arrives and the registers at the end.
+	 */
+	ivm_bar_thaw(mig);
 	return f->filp;
 }
 
@@ -602,6 +608,10 @@ static struct file *ivm_step(struct ivm_mig *mig,
 		return ivm_start_resume(mig);
 	if (cur == VFIO_DEVICE_STATE_RESUMING &&
 	    next == VFIO_DEVICE_STATE_STOP) {
+		/* Frozen again before the registers load, in ERROR too. */
+		ret = ivm_bar_freeze(mig);
+		if (ret)
+			return ERR_PTR(ret);
 		ret = ivm_finish_resume(mig);
 		if (ret) {
 			mig->mig_state = VFIO_DEVICE_STATE_ERROR;

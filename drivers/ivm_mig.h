@@ -76,7 +76,7 @@ struct ivm_log_range {
  * @reset_lock: protects @deferred_reset
  * @deferred_reset: a reset happened while @state_mutex was busy
  * @access_lock: protects @frozen and @access_count
- * @frozen: user access to BARs is refused (device stopped); written
+ * @frozen: user access to BARs is refused (STOP, STOP_COPY, ERROR); written
  *	under @access_lock, read by the BAR fault handler under
  *	core_device.memory_lock instead (see ivm_bar.c)
  * @access_count: user BAR region reads and writes in progress
