@@ -5,7 +5,7 @@
  * Lock order (outermost first):
  *
  *   state_mutex -> ivm_file.lock -> vdev->memory_lock -> access_lock
- *   mmap_lock (user page fault) -> access_lock
+ *   mmap_lock (user page fault) -> vdev->memory_lock (read)
  *
  * Rules that keep it deadlock free:
  *  - Nothing copies to or from user memory under state_mutex.
@@ -14,8 +14,10 @@
  *    state_mutex is busy, the reset is finished by whoever releases it.
  *  - Data files copy to and from user memory under their own lock, but touch
  *    the device only through a kernel bounce buffer inside memory_lock.
- *  - The fault handler and BAR read/write never take state_mutex; they only
- *    count themselves in access_count, which freezing waits for.
+ *  - The BAR fault handler and BAR read/write never take state_mutex or a
+ *    data file's lock (ivm_bar.c): faults hold memory_lock for reading,
+ *    region read/write counts itself in access_count, and freezing waits
+ *    for both.
  */
 #include <linux/anon_inodes.h>
 #include <linux/crc32c.h>
@@ -31,6 +33,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "ivm_bar.h"
 #include "ivm_mig.h"
 
 /* Bytes moved between the device and the user per step of a data file. */
@@ -46,17 +49,6 @@ static const char * const ivm_fail_points[] = {
 	"file_alloc", "bounce_alloc", "anon_file", "save_regs", "load_regs",
 	"mem_read", "mem_write", "log_alloc",
 };
-
-/*
- * Whether BAR mappings are zapped and refuse faults while the device is
- * stopped: needs the vfio device's own inode (Linux 6.12).  Read-only in
- * debugfs (mmap_freeze) so that tests know what to expect on older kernels.
- */
-#ifdef IVM_HAVE_VFIO_DEVICE_INODE
-static bool ivm_mmap_freeze = true;
-#else
-static bool ivm_mmap_freeze;
-#endif
 
 /* protects ivm_fail_next */
 static DEFINE_SPINLOCK(ivm_fail_lock);
@@ -137,8 +129,8 @@ static int ivm_log_calls_show(struct seq_file *m, void *unused)
 DEFINE_SHOW_ATTRIBUTE(ivm_log_calls);
 
 /**
- * ivm_mig_debugfs_init - create <debugfs>/<name>/ with fail_next, mmap_freeze
- *			   and dma_log_calls
+ * ivm_mig_debugfs_init - create <debugfs>/<name>/ with fail_next,
+ *	dma_log_calls and the facts of ivm_bar_debugfs_init()
  * @name: the directory name
  */
 void ivm_mig_debugfs_init(const char *name)
@@ -146,9 +138,9 @@ void ivm_mig_debugfs_init(const char *name)
 	ivm_debugfs = debugfs_create_dir(name, NULL);
 	debugfs_create_file("fail_next", 0600, ivm_debugfs, NULL,
 			    &ivm_fail_fops);
-	debugfs_create_bool("mmap_freeze", 0400, ivm_debugfs, &ivm_mmap_freeze);
 	debugfs_create_file("dma_log_calls", 0400, ivm_debugfs, NULL,
 			    &ivm_log_calls_fops);
+	ivm_bar_debugfs_init(ivm_debugfs);
 }
 
 /**
@@ -229,225 +221,6 @@ static void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
 	if (!(cmd & PCI_COMMAND_MEMORY))
 		pci_write_config_word(vdev->pdev, PCI_COMMAND, cmd);
 	up_write(&vdev->memory_lock);
-}
-
-/* ---- user access to the BARs while frozen ---- */
-
-static bool ivm_access_begin(struct ivm_mig *mig)
-{
-	bool ok;
-
-	spin_lock(&mig->access_lock);
-	ok = !mig->frozen;
-	if (ok)
-		mig->access_count++;
-	spin_unlock(&mig->access_lock);
-	return ok;
-}
-
-static void ivm_access_end(struct ivm_mig *mig)
-{
-	spin_lock(&mig->access_lock);
-	if (!--mig->access_count)
-		wake_up_all(&mig->access_wq);
-	spin_unlock(&mig->access_lock);
-}
-
-static bool ivm_access_idle(struct ivm_mig *mig)
-{
-	bool idle;
-
-	spin_lock(&mig->access_lock);
-	idle = !mig->access_count;
-	spin_unlock(&mig->access_lock);
-	return idle;
-}
-
-static void ivm_set_frozen(struct ivm_mig *mig, bool frozen)
-{
-	spin_lock(&mig->access_lock);
-	mig->frozen = frozen;
-	spin_unlock(&mig->access_lock);
-}
-
-/*
- * Stop user access to the BARs: refuse new accesses, wait for those in
- * progress, then remove the user's BAR mappings so that the next touch
- * faults into ivm_vm_huge_fault() and gets SIGBUS.
- */
-static int ivm_freeze(struct ivm_mig *mig)
-{
-	int ret;
-
-	ivm_set_frozen(mig, true);
-	ret = wait_event_killable(mig->access_wq, ivm_access_idle(mig));
-	if (ret) {
-		ivm_set_frozen(mig, false);
-		return ret;
-	}
-#ifdef IVM_HAVE_VFIO_DEVICE_INODE
-	unmap_mapping_range(mig->core_device.vdev.inode->i_mapping,
-			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX),
-			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX) -
-			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX),
-			    true);
-#endif
-	return 0;
-}
-
-static bool ivm_is_bar(loff_t pos)
-{
-	return VFIO_PCI_OFFSET_TO_INDEX(pos) <= VFIO_PCI_BAR5_REGION_INDEX;
-}
-
-static ssize_t ivm_mig_rw(struct vfio_device *core_vdev, char __user *buf,
-			  size_t count, loff_t *ppos, bool iswrite)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-	bool bar = ivm_is_bar(*ppos);
-	ssize_t ret;
-
-	if (bar && !ivm_access_begin(mig))
-		return -EIO;
-	if (iswrite)
-		ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
-	else
-		ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
-	if (bar)
-		ivm_access_end(mig);
-	return ret;
-}
-
-/**
- * ivm_mig_read - vfio_device_ops.read that refuses BAR access while frozen
- * @core_vdev: the device
- * @buf: user buffer
- * @count: bytes
- * @ppos: region offset
- *
- * Return: as vfio_pci_core_read(), or -EIO for a BAR while the device is
- * stopped.
- */
-ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
-		     size_t count, loff_t *ppos)
-{
-	return ivm_mig_rw(core_vdev, buf, count, ppos, false);
-}
-
-/**
- * ivm_mig_write - vfio_device_ops.write that refuses BAR access while frozen
- * @core_vdev: the device
- * @buf: user buffer
- * @count: bytes
- * @ppos: region offset
- *
- * Return: as vfio_pci_core_write(), or -EIO for a BAR while the device is
- * stopped.
- */
-ssize_t ivm_mig_write(struct vfio_device *core_vdev, const char __user *buf,
-		      size_t count, loff_t *ppos)
-{
-	return ivm_mig_rw(core_vdev, (char __user *)buf, count, ppos, true);
-}
-
-#ifdef IVM_HAVE_VFIO_DEVICE_INODE
-/* Run the vfio-pci core's fault handler unless the device is frozen. */
-static vm_fault_t ivm_vm_do_fault(struct vm_fault *vmf, unsigned int order)
-{
-	struct vfio_pci_core_device *vdev = vmf->vma->vm_private_data;
-	struct ivm_mig *mig = container_of(vdev, struct ivm_mig, core_device);
-	const struct vm_operations_struct *core = mig->core_vm_ops;
-	vm_fault_t ret;
-
-	if (order && !core->huge_fault)
-		return VM_FAULT_FALLBACK;
-	if (!ivm_access_begin(mig))
-		return VM_FAULT_SIGBUS;
-	ret = order ? core->huge_fault(vmf, order) : core->fault(vmf);
-	ivm_access_end(mig);
-	return ret;
-}
-
-static vm_fault_t ivm_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
-{
-	return ivm_vm_do_fault(vmf, order);
-}
-
-static vm_fault_t ivm_vm_fault(struct vm_fault *vmf)
-{
-	return ivm_vm_do_fault(vmf, 0);
-}
-
-static const struct vm_operations_struct ivm_vm_ops = {
-	.fault = ivm_vm_fault,
-	.huge_fault = ivm_vm_huge_fault,
-};
-
-static bool ivm_zero_bytes(const void *p, size_t from, size_t to)
-{
-	return to <= from || !memchr_inv(p + from, 0, to - from);
-}
-
-/* True if @ops has nothing but .fault and .huge_fault set. */
-static bool ivm_only_fault_ops(const struct vm_operations_struct *ops)
-{
-	size_t a = offsetof(typeof(*ops), fault);
-	size_t b = offsetof(typeof(*ops), huge_fault);
-	size_t lo = min(a, b), hi = max(a, b), ptr = sizeof(void *);
-
-	return ivm_zero_bytes(ops, 0, lo) &&
-	       ivm_zero_bytes(ops, lo + ptr, hi) &&
-	       ivm_zero_bytes(ops, hi + ptr, sizeof(*ops));
-}
-
-/*
- * Route the faults of a BAR mapping made by vfio_pci_core_mmap() through our
- * handlers.  Only done when the core's operations consist of fault handlers
- * alone, so that nothing else the core might do is lost.
- */
-static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)
-{
-	if (!vma->vm_ops || !vma->vm_ops->fault)
-		return;
-	if (!ivm_only_fault_ops(vma->vm_ops)) {
-		pci_warn_once(mig->core_device.pdev,
-			      "unexpected vfio-pci mmap operations: BAR mappings stay usable while stopped\n");
-		return;
-	}
-	spin_lock(&mig->access_lock);
-	if (!mig->core_vm_ops)
-		mig->core_vm_ops = vma->vm_ops;
-	spin_unlock(&mig->access_lock);
-	if (mig->core_vm_ops == vma->vm_ops)
-		vma->vm_ops = &ivm_vm_ops;
-}
-#else
-static void ivm_wrap_vma(struct ivm_mig *mig, struct vm_area_struct *vma)
-{
-}
-#endif
-
-/**
- * ivm_mig_mmap - vfio_device_ops.mmap whose faults fail while frozen
- * @core_vdev: the device
- * @vma: the new mapping
- *
- * Maps like vfio_pci_core_mmap() and wraps the core's fault handlers so that
- * a fault while the device is stopped raises SIGBUS.  On kernels whose vfio
- * devices have no inode of their own (older than 6.12) BAR mappings cannot be
- * zapped from here, so they are left unwrapped and only read/write is
- * refused while stopped.
- *
- * Return: 0 or a negative errno from vfio_pci_core_mmap().
- */
-int ivm_mig_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
-{
-	int ret;
-
-	ret = vfio_pci_core_mmap(core_vdev, vma);
-	if (!ret)
-		ivm_wrap_vma(to_mig(core_vdev), vma);
-	return ret;
 }
 
 /* ---- data files ---- */
@@ -698,7 +471,7 @@ static void ivm_reset_locked(struct ivm_mig *mig)
 	if (mig->resume_file)
 		WRITE_ONCE(mig->resume_file->disabled, true);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
-	ivm_set_frozen(mig, false);
+	ivm_bar_thaw(mig);
 }
 
 /* Release state_mutex, first finishing any reset that arrived meanwhile. */
@@ -777,6 +550,12 @@ static struct file *ivm_start_resume(struct ivm_mig *mig)
 		return ERR_CAST(f);
 	ivm_parse_init(&f->parse, &mig->desc);
 	mig->resume_file = f;
+	/*
+	 * The user may touch the BARs while resuming: QEMU maps them into
+	 * the IOMMU for P2P DMA while it loads config space.  The stream
+	 * overwrites BAR2 as it arrives and the registers at the end.
+	 */
+	ivm_bar_thaw(mig);
 	return f->filp;
 }
 
@@ -801,7 +580,7 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	} else {
 		memcpy(regs, f->parse.regs, mig->desc.regs_size);
 	}
-	f->disabled = true;
+	WRITE_ONCE(f->disabled, true);
 	mutex_unlock(&f->lock);
 	ivm_file_retire(&mig->resume_file);
 	if (ret)
@@ -836,12 +615,12 @@ static struct file *ivm_step(struct ivm_mig *mig,
 
 	if (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	    next == VFIO_DEVICE_STATE_STOP) {
-		ret = ivm_freeze(mig);
+		ret = ivm_bar_freeze(mig);
 		return ret ? ERR_PTR(ret) : NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
 	    next == VFIO_DEVICE_STATE_RUNNING_P2P) {
-		ivm_set_frozen(mig, false);
+		ivm_bar_thaw(mig);
 		return NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
@@ -857,6 +636,10 @@ static struct file *ivm_step(struct ivm_mig *mig,
 		return ivm_start_resume(mig);
 	if (cur == VFIO_DEVICE_STATE_RESUMING &&
 	    next == VFIO_DEVICE_STATE_STOP) {
+		/* Frozen again before the registers load, in ERROR too. */
+		ret = ivm_bar_freeze(mig);
+		if (ret)
+			return ERR_PTR(ret);
 		ret = ivm_finish_resume(mig);
 		if (ret) {
 			mig->mig_state = VFIO_DEVICE_STATE_ERROR;
@@ -1125,7 +908,7 @@ void ivm_mig_open(struct ivm_mig *mig)
 {
 	mutex_lock(&mig->state_mutex);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
-	ivm_set_frozen(mig, false);
+	ivm_bar_thaw(mig);
 	ivm_state_unlock(mig);
 }
 
@@ -1143,7 +926,7 @@ void ivm_mig_close(struct ivm_mig *mig)
 	ivm_file_retire(&mig->resume_file);
 	ivm_log_clear(mig);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
-	ivm_set_frozen(mig, false);
+	ivm_bar_thaw(mig);
 	ivm_state_unlock(mig);
 }
 

@@ -2,12 +2,13 @@
 /*
  * ivshmem-vfio-pci: device-independent VFIO migration v2 core.
  *
- * The core owns the migration FSM, the data files, the "frozen" state that
- * keeps the user away from device memory while the device is stopped, DMA
- * logging and reset handling.  A device plugs in through struct ivm_dev_ops:
- * it describes its state (identity, memory size, register blob) and moves
- * bytes; the core holds vdev->memory_lock with memory decoding enabled around
- * every call that touches the device.
+ * The core owns the migration FSM, the data files, the user's BAR mappings
+ * and the "frozen" state that keeps the user away from the BARs while the
+ * device is stopped (ivm_bar.c), DMA logging and reset handling.  A device
+ * plugs in through struct ivm_dev_ops: it describes its state (identity,
+ * memory size, register blob) and moves bytes; the core holds
+ * vdev->memory_lock with memory decoding enabled around every call that
+ * touches the device.
  */
 #ifndef IVM_MIG_H
 #define IVM_MIG_H
@@ -75,11 +76,11 @@ struct ivm_log_range {
  * @reset_lock: protects @deferred_reset
  * @deferred_reset: a reset happened while @state_mutex was busy
  * @access_lock: protects @frozen and @access_count
- * @frozen: user access to BARs is refused (device stopped)
- * @access_count: user BAR accesses and mmap faults in progress
+ * @frozen: user access to BARs is refused (STOP, STOP_COPY, ERROR); written
+ *	under @access_lock, read by the BAR fault handler under
+ *	core_device.memory_lock instead (see ivm_bar.c)
+ * @access_count: user BAR region reads and writes in progress
  * @access_wq: woken when @access_count drops to zero
- * @core_vm_ops: the vfio-pci core's BAR mmap operations, which our fault
- *	handlers call when the device is not frozen
  * @log_active: DMA logging started
  * @log_nranges: entries in @log_ranges
  * @log_ranges: the logged IOVA ranges
@@ -100,13 +101,11 @@ struct ivm_mig {
 	spinlock_t reset_lock;
 	bool deferred_reset;
 
-	/* protects frozen and access_count */
+	/* protects frozen (faults read it under memory_lock) and access_count */
 	spinlock_t access_lock;
 	bool frozen;
 	unsigned int access_count;
 	wait_queue_head_t access_wq;
-
-	const struct vm_operations_struct *core_vm_ops;
 
 	bool log_active;
 	u32 log_nranges;

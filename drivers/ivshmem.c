@@ -14,6 +14,7 @@
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
+#include "ivm_compat.h"
 #include "ivm_mig.h"
 
 #define IVSHMEM_VENDOR_ID	0x1af4
@@ -155,36 +156,6 @@ static const struct ivm_dev_ops ivshmem_dev_ops = {
 	.reset = ivshmem_reset,
 };
 
-/*
- * Map a BAR for the migration callbacks.  Where vfio-pci-core exports its own
- * BAR mappings, share them; otherwise (6.1) map it ourselves until close.
- */
-static void __iomem *ivshmem_iomap(struct vfio_pci_core_device *vdev, int bar)
-{
-#if defined(IVM_HAVE_SETUP_BARMAP)
-	int ret = vfio_pci_core_setup_barmap(vdev, bar);
-
-	if (ret)
-		return IOMEM_ERR_PTR(ret);
-	return vdev->barmap[bar];
-#elif defined(IVM_HAVE_GET_IOMAP)
-	return vfio_pci_core_get_iomap(vdev, bar);
-#else
-	void __iomem *io = pci_iomap(vdev->pdev, bar, 0);
-
-	return io ? io : IOMEM_ERR_PTR(-ENOMEM);
-#endif
-}
-
-static void ivshmem_iounmap(struct vfio_pci_core_device *vdev,
-			    void __iomem *io)
-{
-#if !defined(IVM_HAVE_SETUP_BARMAP) && !defined(IVM_HAVE_GET_IOMAP)
-	if (!IS_ERR_OR_NULL(io))
-		pci_iounmap(vdev->pdev, io);
-#endif
-}
-
 static int ivshmem_vfio_init_dev(struct vfio_device *core_vdev)
 {
 	struct ivshmem_vfio *iv = vdev_to_ivshmem(core_vdev);
@@ -219,8 +190,8 @@ static int ivshmem_vfio_open_device(struct vfio_device *core_vdev)
 		return ret;
 
 	if (iv->migratable) {
-		iv->regs = ivshmem_iomap(vdev, IVSHMEM_REGS_BAR);
-		iv->mem = ivshmem_iomap(vdev, IVSHMEM_MEM_BAR);
+		iv->regs = ivm_bar_iomap(vdev, IVSHMEM_REGS_BAR);
+		iv->mem = ivm_bar_iomap(vdev, IVSHMEM_MEM_BAR);
 		if (IS_ERR(iv->regs) || IS_ERR(iv->mem)) {
 			ret = IS_ERR(iv->regs) ? PTR_ERR(iv->regs) :
 						 PTR_ERR(iv->mem);
@@ -241,8 +212,8 @@ static int ivshmem_vfio_open_device(struct vfio_device *core_vdev)
 	return 0;
 
 err_unmap:
-	ivshmem_iounmap(vdev, iv->mem);
-	ivshmem_iounmap(vdev, iv->regs);
+	ivm_bar_iounmap(vdev, iv->mem);
+	ivm_bar_iounmap(vdev, iv->regs);
 	vfio_pci_core_disable(vdev);
 	return ret;
 }
@@ -253,8 +224,8 @@ static void ivshmem_vfio_close_device(struct vfio_device *core_vdev)
 
 	if (iv->migratable) {
 		ivm_mig_close(&iv->mig);
-		ivshmem_iounmap(&iv->mig.core_device, iv->mem);
-		ivshmem_iounmap(&iv->mig.core_device, iv->regs);
+		ivm_bar_iounmap(&iv->mig.core_device, iv->mem);
+		ivm_bar_iounmap(&iv->mig.core_device, iv->regs);
 	}
 	vfio_pci_core_close_device(core_vdev);
 }

@@ -14,6 +14,8 @@
  */
 #include <sys/ioctl.h>
 #include <linux/pci_regs.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 
 #include "lib/ivshmem_test.h"
 
@@ -576,10 +578,12 @@ TEST_F(err, close_recovers)
 }
 
 /* ------------------------------------------------------------------------
- * User access in each state: frozen in STOP, STOP_COPY and RESUMING
- * (region I/O -> EIO, mmap access -> SIGBUS, config space fine), live in
- * RUNNING and RUNNING_P2P; nothing the user tries while frozen reaches
- * the device.
+ * User access in each state: frozen in STOP and STOP_COPY (region I/O ->
+ * EIO, mmap access -> SIGBUS, config space fine), live in RUNNING,
+ * RUNNING_P2P and RESUMING; nothing the user tries while frozen reaches the
+ * device.  In RESUMING the BARs work (QEMU's destination maps BAR2 into the
+ * IOMMU for P2P DMA while it loads config space), but the stream that
+ * follows overwrites BAR2 and, on RESUMING -> STOP, the registers.
  */
 
 #define PROBE_OFF	(3 * 4096 + 8)
@@ -593,11 +597,12 @@ FIXTURE(access) {
 FIXTURE_VARIANT(access) {
 	uint32_t state;
 	bool frozen;
+	bool restored;	/* leaving the state loads the stream over what was written */
 };
 
 FIXTURE_VARIANT_ADD(access, stop) { .state = STATE(STOP), .frozen = true };
 FIXTURE_VARIANT_ADD(access, stop_copy) { .state = STATE(STOP_COPY), .frozen = true };
-FIXTURE_VARIANT_ADD(access, resuming) { .state = STATE(RESUMING), .frozen = true };
+FIXTURE_VARIANT_ADD(access, resuming) { .state = STATE(RESUMING), .restored = true };
 FIXTURE_VARIANT_ADD(access, running_p2p) { .state = STATE(RUNNING_P2P), .frozen = false };
 FIXTURE_VARIANT_ADD(access, running) { .state = STATE(RUNNING), .frozen = false };
 
@@ -619,6 +624,12 @@ FIXTURE_TEARDOWN(access)
 static uint32_t pattern32(uint64_t seed, uint64_t off)
 {
 	return (uint32_t)(vmt_pattern_word(off & ~7ULL, seed) >> (8 * (off & 7)));
+}
+
+/* After access_leave(): did the user's writes in the state get lost? */
+static bool kept_pattern(const FIXTURE_VARIANT(access) *variant)
+{
+	return variant->frozen || variant->restored;
 }
 
 /* Back to RUNNING by the regular path for the variant's state. */
@@ -677,7 +688,7 @@ TEST_F(access, mmap_write)
 	}
 	access_leave(_metadata, self, variant->state);
 	ASSERT_EQ(0, vmt_probe_read32(p, &v));
-	ASSERT_EQ(variant->frozen ? pattern32(self->c.seed, PROBE_OFF) : PROBE_VAL, v);
+	ASSERT_EQ(kept_pattern(variant) ? pattern32(self->c.seed, PROBE_OFF) : PROBE_VAL, v);
 	/* Writable again. */
 	ASSERT_EQ(0, vmt_probe_write32(p, ~PROBE_VAL));
 	ASSERT_EQ(0, vmt_probe_read32(p, &v));
@@ -725,8 +736,8 @@ TEST_F(access, region_write)
 	v = 0;
 	ASSERT_EQ(4, vdev_region_read(&self->c.d.dev, IVSHMEM_MEM_BAR, PROBE_OFF,
 				      &v, 4));
-	ASSERT_EQ(variant->frozen ? pattern32(self->c.seed, PROBE_OFF) : PROBE_VAL, v);
-	if (variant->frozen) {
+	ASSERT_EQ(kept_pattern(variant) ? pattern32(self->c.seed, PROBE_OFF) : PROBE_VAL, v);
+	if (kept_pattern(variant)) {
 		*(volatile uint64_t *)(self->c.d.mem + PROBE_OFF) =
 			vmt_pattern_word(PROBE_OFF, self->c.seed);
 		ASSERT_PATTERN(&self->c.d, self->c.seed);
@@ -748,10 +759,14 @@ TEST_F(access, registers)
 		ASSERT_EQ(0, r);
 		ASSERT_EQ(self->c.mask, v);
 		ASSERT_OK(ivsh_wr(&self->c.d, IVSHMEM_INTRMASK, 0x12340001));
-		self->c.mask = 0x12340001;
+		if (!variant->restored)
+			self->c.mask = 0x12340001;
 	}
 	access_leave(_metadata, self, variant->state);
-	/* INTRSTATUS survived: a frozen read would have cleared it. */
+	/*
+	 * INTRSTATUS survived: a frozen read would have cleared it.  After
+	 * RESUMING the registers are the stream's.
+	 */
 	ASSERT_REGS(&self->c.d, self->c.mask, self->c.status);
 }
 
@@ -846,9 +861,9 @@ TEST_F(access, stream_reflects_only_allowed_writes)
 	ASSERT_OK(read_and_check(sfd, &chk, &me, VMT_MiB, NULL, NULL));
 	close(sfd);
 	ASSERT_STREAM_OK(&chk);
-	if (variant->frozen) {
+	if (kept_pattern(variant)) {
 		ASSERT_EQ(0, me.bad) {
-			TH_LOG("%llu bytes changed while frozen, first at 0x%llx",
+			TH_LOG("%llu bytes changed while frozen or not restored, first at 0x%llx",
 			       (unsigned long long)me.bad,
 			       (unsigned long long)me.first_bad);
 		}
@@ -879,6 +894,332 @@ TEST_F(access, reset_restores_access)
 	/* Reset keeps BAR2 (unless a RESUMING session had begun to write it). */
 	ASSERT_PATTERN(&self->c.d, self->c.seed);
 	ASSERT_REGS(&self->c.d, 0, 0);
+}
+
+/*
+ * QEMU maps every BAR into the IOMMU for P2P DMA (type1 MAP_DMA of the BAR
+ * mapping), on the destination while the device is in RESUMING.  The type1
+ * driver faults the pages in: frozen, that fails with EFAULT, which QEMU
+ * reports as "vfio_container_dma_map(...) = -14 (Bad address)".
+ */
+#define DMA_IOVA	(1ULL << 32)
+
+static int dma_map_bar2(const struct ivsh *s)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)s->mem,
+		.iova = DMA_IOVA,
+		.size = s->mem_size,
+	};
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = DMA_IOVA,
+		.size = s->mem_size,
+	};
+
+	if (ioctl(s->dev.container, VFIO_IOMMU_MAP_DMA, &map))
+		return -errno;
+	if (ioctl(s->dev.container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		return -errno;
+	return unmap.size == s->mem_size ? 0 : -EPROTO;
+}
+
+TEST_F(access, dma_map_bar2)
+{
+	int r;
+
+	if (self->c.d.dev.noiommu)
+		SKIP(return, "no IOMMU (noiommu group)");
+	if (variant->frozen)
+		NEED_MMAP_FREEZE();
+	r = dma_map_bar2(&self->c.d);
+	if (variant->frozen) {
+		ASSERT_EQ(-EFAULT, r);
+	} else {
+		ASSERT_EQ(0, r) {
+			TH_LOG("MAP_DMA of the BAR2 mapping in %s: %s",
+			       mig_state_name(variant->state), strerror(-r));
+		}
+	}
+	access_leave(_metadata, self, variant->state);
+	ASSERT_EQ(0, dma_map_bar2(&self->c.d));
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+}
+
+/* ------------------------------------------------------------------------
+ * The driver's own BAR mappings: huge (PMD) entries where the mapping and
+ * the BAR are aligned, 4 KiB entries otherwise, and every kind zapped by the
+ * freeze.  Faults are counted with getrusage(): one huge entry covers 512
+ * pages with one fault.
+ */
+
+#define HUGE_SZ		(2UL << 20)
+
+FIXTURE(barmap) {
+	struct ivsh d;
+	struct vmt_kmsg kmsg;
+	void *map;
+	size_t len;
+};
+
+FIXTURE_SETUP(barmap)
+{
+	ivsh_init(&self->d);
+	vmt_kmsg_open(&self->kmsg);
+	OPEN_IVSH(&self->d, "IVSHMEM_BDF_BIG_A");
+	if (self->d.mem_size < 2 * HUGE_SZ)
+		VMT_SKIP_SETUP("BAR2 of %s is smaller than 4 MiB", self->d.dev.bdf);
+	vmt_sigbus_install();
+}
+
+FIXTURE_TEARDOWN(barmap)
+{
+	if (self->map)
+		munmap(self->map, self->len);
+	ivsh_close(&self->d);
+	EXPECT_NO_KERNEL_WARNING(&self->kmsg);
+	vmt_kmsg_close(&self->kmsg);
+}
+
+/* Maps @len bytes of BAR2 at @off, at an address @skew bytes past a 2 MiB boundary. */
+static void *map_bar2_at(struct ivsh *s, uint64_t off, size_t len, size_t skew)
+{
+	size_t rlen = len + 2 * HUGE_SZ;
+	uintptr_t a;
+	void *r, *p;
+
+	r = mmap(NULL, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)r + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+	a += skew;
+	p = mmap((void *)a, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 s->dev.fd, s->dev.region[IVSHMEM_MEM_BAR].offset + off);
+	if (p == MAP_FAILED) {
+		munmap(r, rlen);
+		return NULL;
+	}
+	/* Give back the rest of the reservation. */
+	if (a > (uintptr_t)r)
+		munmap(r, a - (uintptr_t)r);
+	if ((uintptr_t)r + rlen > a + len)
+		munmap((void *)(a + len), (uintptr_t)r + rlen - (a + len));
+	return p;
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * Reads one word of every page of @p[0, len), the mapping of BAR2 at @off;
+ * returns the minor faults that took, -EFAULT on SIGBUS or -EPROTO if a word
+ * differs from what a region read of BAR2 returns.
+ */
+static long touch_pages(struct __test_metadata *_metadata, struct ivsh *s,
+			volatile uint8_t *p, uint64_t off, size_t len)
+{
+	long before = minor_faults(), after;
+	size_t i;
+
+	for (i = 0; i < len; i += 4096) {
+		uint32_t x = 0;
+
+		if (vmt_probe_read32(p + i + 8, &x))
+			return -EFAULT;
+	}
+	after = minor_faults();
+	for (i = 0; i < len; i += len / 4) {
+		uint32_t x = 0, want = ~0U;
+
+		if (vdev_region_read(&s->dev, IVSHMEM_MEM_BAR, off + i + 8, &want, 4) != 4 ||
+		    vmt_probe_read32(p + i + 8, &x) || x != want) {
+			TH_LOG("BAR2 0x%llx: 0x%08x through the mapping, 0x%08x by region read",
+			       (unsigned long long)(off + i + 8), x, want);
+			return -EPROTO;
+		}
+	}
+	return after - before;
+}
+
+static bool huge_offered(void)
+{
+	char c = 'N';
+	int fd = ivsh_debugfs_open("mmap_huge", O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 'N';
+	close(fd);
+	return c == 'Y';
+}
+
+/* An aligned 4 MiB mapping: two huge entries, so a handful of faults. */
+TEST_F(barmap, huge_when_aligned)
+{
+	long faults;
+
+	if (!huge_offered())
+		SKIP(return, "no huge BAR mappings on this kernel (debugfs mmap_huge: N)");
+	self->len = 2 * HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 0, self->len);
+	ASSERT_LE(0, faults);
+	TH_LOG("%ld faults for %zu pages", faults, self->len / 4096);
+	ASSERT_GE(8, faults) {
+		TH_LOG("%ld faults: the aligned mapping was not mapped huge", faults);
+	}
+}
+
+/*
+ * Where the driver cannot own BAR mappings (mmap_freeze: N), they are
+ * vfio-pci's, which on 6.1 maps a whole mapping at its first fault.
+ */
+#define NEED_OWN_MAPPINGS() do {					\
+	if (!ivsh_mmap_freezes())					\
+		SKIP(return, "BAR mappings are vfio-pci's on this kernel "	\
+		     "(mmap_freeze: N), mapped whole at the first fault");	\
+} while (0)
+
+/* Misaligned by one page: no huge entry fits, every page faults on its own. */
+TEST_F(barmap, small_when_misaligned)
+{
+	long faults;
+
+	NEED_OWN_MAPPINGS();
+	self->len = HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 4096);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 0, self->len);
+	ASSERT_LE(self->len / 4096, faults);
+}
+
+/* A mapping at a BAR offset that is not 2 MiB aligned either. */
+TEST_F(barmap, small_when_bar_offset_misaligned)
+{
+	long faults;
+
+	NEED_OWN_MAPPINGS();
+	self->len = HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 4096, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	faults = touch_pages(_metadata, &self->d, self->map, 4096, self->len);
+	ASSERT_LE(self->len / 4096, faults);
+}
+
+/* STOP zaps huge entries too; they come back (huge) in RUNNING. */
+TEST_F(barmap, huge_zapped_by_stop)
+{
+	volatile uint8_t *p;
+	uint32_t v;
+	long faults;
+
+	NEED_MMAP_FREEZE();
+	self->len = 2 * HUGE_SZ;
+	self->map = map_bar2_at(&self->d, 0, self->len, 0);
+	ASSERT_NE(NULL, self->map);
+	p = self->map;
+	ASSERT_LE(0, touch_pages(_metadata, &self->d, p, 0, self->len));
+	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(STOP)));
+	ASSERT_EQ(-EFAULT, vmt_probe_read32(p + 8, &v));
+	ASSERT_EQ(-EFAULT, vmt_probe_read32(p + HUGE_SZ + 4096, &v));
+	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(RUNNING)));
+	faults = touch_pages(_metadata, &self->d, p, 0, self->len);
+	ASSERT_LE(0, faults);
+	if (huge_offered()) {
+		ASSERT_GE(8, faults);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * RESUMING serves BAR access (the destination QEMU maps BAR2 for P2P DMA
+ * then); RESUMING -> STOP freezes again, also when it fails into ERROR.
+ */
+
+FIXTURE(resume_map) {
+	struct selfdev c;
+};
+
+FIXTURE_SETUP(resume_map)
+{
+	SELFDEV_SETUP(&self->c, "IVSHMEM_BDF_A");
+	vmt_sigbus_install();
+	ASSERT_OK(mig_set_state(self->c.d.dev.fd, STATE(RESUMING), &self->c.rfd));
+}
+
+FIXTURE_TEARDOWN(resume_map)
+{
+	SELFDEV_TEARDOWN(&self->c);
+}
+
+/* A mapping made, read and written while resuming. */
+static void touch_in_resuming(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(resume_map) *self)
+{
+	volatile uint8_t *p;
+	size_t len = 0;
+	uint32_t v = 0;
+
+	ASSERT_EQ(0, vmt_probe_read32(self->c.d.mem + PROBE_OFF, &v)) {
+		TH_LOG("BAR2 mapping not readable in RESUMING");
+	}
+	ASSERT_EQ(pattern32(self->c.seed, PROBE_OFF), v);
+	ASSERT_EQ(0, vmt_probe_write32(self->c.d.mem + PROBE_OFF, PROBE_VAL));
+	p = vdev_mmap(&self->c.d.dev, IVSHMEM_MEM_BAR, &len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vmt_probe_read32(p + PROBE_OFF, &v));
+	munmap((void *)p, len);
+	ASSERT_EQ(PROBE_VAL, v);
+}
+
+TEST_F(resume_map, stop_refreezes)
+{
+	int fd = self->c.d.dev.fd;
+	uint32_t v = 0;
+
+	touch_in_resuming(_metadata, self);
+	ASSERT_OK(mig_write_all(self->c.rfd, self->c.s.p, self->c.s.len,
+				VMT_MiB, NULL, NULL));
+	ASSERT_OK(mig_set_state_nofd(fd, STATE(STOP)));
+	if (ivsh_mmap_freezes()) {
+		ASSERT_EQ(-EFAULT, vmt_probe_read32(self->c.d.mem + PROBE_OFF, &v)) {
+			TH_LOG("BAR2 mapping still readable in STOP after RESUMING");
+		}
+	}
+	ASSERT_EQ(-EIO, (int)vdev_region_read(&self->c.d.dev, IVSHMEM_MEM_BAR,
+					      PROBE_OFF, &v, 4));
+	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
+	/* The stream wrote all of BAR2 after the write through the mapping. */
+	ASSERT_PATTERN(&self->c.d, self->c.seed);
+	ASSERT_REGS(&self->c.d, self->c.mask, self->c.status);
+}
+
+TEST_F(resume_map, error_refreezes)
+{
+	int fd = self->c.d.dev.fd;
+	uint32_t v = 0;
+
+	touch_in_resuming(_metadata, self);
+	ASSERT_OK(mig_write_all(self->c.rfd, self->c.s.p, self->c.s.len / 2,
+				VMT_MiB, NULL, NULL));
+	ASSERT_GT(0, mig_set_state_nofd(fd, STATE(STOP)));
+	ASSERT_STATE(fd, STATE(ERROR));
+	if (ivsh_mmap_freezes()) {
+		ASSERT_EQ(-EFAULT, vmt_probe_read32(self->c.d.mem + PROBE_OFF, &v));
+	}
+	ASSERT_EQ(-EIO, (int)vdev_region_read(&self->c.d.dev, IVSHMEM_MEM_BAR,
+					      PROBE_OFF, &v, 4));
+	ASSERT_OK(vdev_reset(&self->c.d.dev));
+	ASSERT_EQ(0, vmt_probe_read32(self->c.d.mem + PROBE_OFF, &v));
+	expect_recovery(_metadata, &self->c);
 }
 
 /* ------------------------------------------------------------------------
