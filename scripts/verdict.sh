@@ -65,7 +65,7 @@ guest_status() { # K
 # A skip that no entry names fails (a feature the driver stopped offering must not turn its tests into quiet skips),
 # so does a listed test that passes (the list must not rot) and an entry that matched nothing in a program that ran.
 declare -A SKIPPROG=()
-SKIPE_PROG=() SKIPE_GLOB=() SKIPE_HIT=()
+SKIPE_PROG=() SKIPE_GLOB=() SKIPE_HIT=() SKIPE_REASON=()
 SKIPS_FROM=$(meta skips_from)
 if [ -f "$RUN/skips.txt" ]; then
 	while read -r sp sg sr; do
@@ -74,7 +74,7 @@ if [ -f "$RUN/skips.txt" ]; then
 			res fail "harness: expected skips" "entry '$sp $sg' has no reason (format: PROGRAM TEST-GLOB|- REASON)"
 			continue
 		fi
-		SKIPE_PROG+=("$sp") SKIPE_GLOB+=("$sg") SKIPE_HIT+=(0)
+		SKIPE_PROG+=("$sp") SKIPE_GLOB+=("$sg") SKIPE_HIT+=(0) SKIPE_REASON+=("$sr")
 		SKIPPROG[$sp]="${SKIPPROG[$sp]:-} $((${#SKIPE_PROG[@]} - 1))"
 	done < "$RUN/skips.txt"
 fi
@@ -92,7 +92,11 @@ judged() {
 	local s=$1 p=$2 t=$3 d=$4 nf=$5 n="$2: $3"
 	[ "$t" = - ] && n=$p
 	if [ "$s" = skip ]; then
-		if skip_entry "$p" "$t"; then res skip "$n" "$d"
+		# a whole program skips for one declared reason: its own must contain the entry's (a broken QEMU or a
+		# missing device must not pass for "this suite's QEMU cannot migrate VFIO devices")
+		if [ "$t" = - ] && skip_entry "$p" "$t" && [[ $d != *"${SKIPE_REASON[$SKIP_E]}"* ]]; then
+			res fail "$n" "skipped whole ($d), but $SKIPS_FROM expects the reason '${SKIPE_REASON[$SKIP_E]}'"
+		elif skip_entry "$p" "$t"; then res skip "$n" "$d"
 		elif [ "$nf" -gt 0 ]; then res skip "$n" "$d (after a failure of $p)"
 		else res fail "$n" "skipped ($d), but $SKIPS_FROM does not list it as an expected skip"
 		fi
