@@ -85,16 +85,20 @@ static int attr_set(const char *dir, unsigned int prob, long times,
 	       put(dir, "task-filter", task_filter ? "Y" : "N");
 }
 
-/* Arms fail_function for @fn (returning @err), adding to what is armed. */
+/*
+ * Arms fail_function for @fn (returning -@err), adding to what is armed.
+ * retval is an unsigned 64-bit debugfs attribute: "-12" is refused, the
+ * errno goes in as its two's complement.
+ */
 static int ff_add(const char *fn, int err)
 {
-	char dir[128], v[16];
+	char dir[128], v[32];
 	int ret = put(FF, "inject", fn);
 
 	if (ret)
 		return ret;
 	snprintf(dir, sizeof(dir), FF "/%s", fn);
-	snprintf(v, sizeof(v), "%d", -err);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)-(long long)err);
 	return put(dir, "retval", v);
 }
 
@@ -140,6 +144,12 @@ struct inj_devs {
 
 static void devs_setup(struct __test_metadata *_metadata, struct inj_devs *d)
 {
+	/*
+	 * Nothing armed by an earlier test: 6.12's harness skips the teardown
+	 * of a test that failed an ASSERT in its body.
+	 */
+	ff_clear();
+	fslab_clear();
 	ivsh_init(&d->a);
 	ivsh_init(&d->b);
 	memset(&d->stream, 0, sizeof(d->stream));
@@ -328,6 +338,7 @@ int main(int argc, char **argv)
 {
 	/* (mounts debugfs if nobody did) */
 	int fd = ivsh_debugfs_open("mmap_freeze", O_RDONLY);
+	int ret;
 
 	if (fd >= 0)
 		close(fd);
@@ -336,5 +347,13 @@ int main(int argc, char **argv)
 		ksft_exit_skip("kernel without fail_function/failslab (CONFIG_FAIL_FUNCTION, CONFIG_FAILSLAB): run it with make check KERNEL=debug\n");
 	}
 	vmt_parse_args(&argc, argv);
-	return test_harness_run(argc, argv);
+	ret = test_harness_run(argc, argv);
+	/*
+	 * Disarm whatever a failed test left armed (its teardown may not have
+	 * run): fail_function has no task filter here, so an armed point would
+	 * make every later user of the driver fail at random.
+	 */
+	ff_clear();
+	fslab_clear();
+	return ret;
 }
