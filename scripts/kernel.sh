@@ -3,7 +3,8 @@
 # Build (or reuse) the debug/IOMMUFD kernel of $SUITE for `make check KERNEL=debug` (scripts/vm.sh calls this):
 # the suite's own linux-source-<ver> package (the version of the image's kernel), configured from
 # "defconfig kvm_guest.config" + scripts/kernel/trim.config + scripts/kernel/debug.config (KASAN, lockdep, kmemleak,
-# UBSAN, KFENCE, fault injection, IOMMUFD, vfio cdev, mtty), built in a chroot of the image (its gcc) with the
+# UBSAN, KFENCE, fault injection, IOMMUFD, vfio cdev, mtty), with scripts/kernel/patches/<major.minor>/*.patch applied
+# (fixes of that version's own bugs that the checkers would report), built in a chroot of the image (its gcc) with the
 # build tools added in an overlay. The result, cached by (image, source version, config files, KFORMAT):
 #   $IVM_CACHE/<suite>-debug/<key>/vmlinuz kver config info build.log
 #                                  upper/     overlay over the image's rootfs: build tools, the kernel source and
@@ -45,12 +46,22 @@ t0=$(date +%s)
 step "kernel: build tools and $src_pkg in the overlay (log: $log)"
 o=$(ivm_suite_aptopts)
 kchroot "apt-get -q ${o:+-o '$o'} update && apt-get -q -y --no-install-recommends install \
-	bc bison flex libelf-dev libssl-dev cpio xz-utils kmod $src_pkg=$src_ver" >> "$log" 2>&1 ||
+	bc bison flex libelf-dev libssl-dev cpio xz-utils kmod patch $src_pkg=$src_ver" >> "$log" 2>&1 ||
 	die "kernel: installing the build tools failed: $(tail -3 "$log" | tr '\n' ' ')"
 step "kernel: unpacking $src_pkg"
 kchroot "set -e; cd /usr/src; rm -rf linux ivm-obj; mkdir linux ivm-obj
 	tar -xf /usr/src/$src_pkg.tar.xz -C linux --strip-components=1; rm -f /usr/src/$src_pkg.tar.xz" >> "$log" 2>&1 ||
 	die "kernel: unpacking the source failed: $(tail -3 "$log" | tr '\n' ' ')"
+# our fixes to this version's source (scripts/kernel/patches/<major.minor>/*.patch, each saying why), in name order
+pdir=$IVM_SCRIPTS/kernel/patches/${src_pkg#linux-source-}
+for p in "$pdir"/*.patch; do
+	[ -f "$p" ] || continue
+	step "kernel: applying $(basename "$p")"
+	mkdir -p "$tmp/upper/ivm-patches"
+	cp "$p" "$tmp/upper/ivm-patches/"
+	kchroot "cd /usr/src/linux && patch -p1 --forward --batch < '/ivm-patches/$(basename "$p")'" >> "$log" 2>&1 ||
+		die "kernel: $(basename "$p") does not apply to $src_pkg $src_ver: $(tail -3 "$log" | tr '\n' ' ')"
+done
 
 step "kernel: config: defconfig kvm_guest.config + trim.config + debug.config"
 kchroot "set -e; cd /usr/src/linux; make -s O=/usr/src/ivm-obj defconfig kvm_guest.config

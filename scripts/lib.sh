@@ -118,6 +118,7 @@ ivm_kernel_dir() {
 	local img; img=$(ivm_image_dir)
 	echo "$IVM_CACHE/$SUITE-debug/$( { echo "format=$IVM_KERNEL_FORMAT image=$(basename "$img")"
 		cat "$img/kselftest/SOURCE" "$IVM_SCRIPTS/kernel/debug.config" "$IVM_SCRIPTS/kernel/trim.config"
+		cat "$IVM_SCRIPTS"/kernel/patches/*/*.patch
 	} 2>/dev/null | sha256sum | cut -c1-16)"
 }
 
