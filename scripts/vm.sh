@@ -477,8 +477,11 @@ DEBUG="kfence.sample_interval=100 slub_debug=FZP"
 # in handle_edge_irq() during identify_cpu(), long before any vfio code runs (2026-12-02, 6.12.117): until that is
 # understood, the lane boots with 4-level paging, which no test depends on.
 [ "$KERNEL" = debug ] && DEBUG="$DEBUG no5lvl"
+# watchdog_thresh=60 (soft lockup after 120 s, the kernel's longest): under TCG on a loaded host a vCPU thread can
+# be off the host CPU for tens of seconds while guest time runs on, which the default 20 s calls a soft lockup (seen
+# 2026-12-02 next to a CI run and a kernel build); a CPU really stuck in the kernel still is one after 120 s.
 APPEND="console=ttyS0,115200 root=/dev/vda rw rootfstype=ext4 init=/sbin/ivm-init fsck.mode=skip \
-intel_iommu=on panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 no_timer_check $DEBUG \
+intel_iommu=on panic=-1 oops=panic softlockup_panic=1 watchdog_thresh=60 hung_task_panic=1 no_timer_check $DEBUG \
 printk.time=1 loglevel=7 net.ifnames=0 ${IVM_APPEND:-}"
 # shellcheck disable=SC2207
 ACCEL=($(ivm_accel_args))

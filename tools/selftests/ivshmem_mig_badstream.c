@@ -299,7 +299,7 @@ FIXTURE_TEARDOWN(bad)
 }
 
 /* Good prefix in one write, then the window in one write: refused. */
-TEST_F_TIMEOUT(bad, rejected_at_boundary, 120)
+TEST_F(bad, rejected_at_boundary)
 {
 	const uint8_t *m = self->c.m.p;
 	size_t acc = 0;
@@ -332,7 +332,7 @@ TEST_F_TIMEOUT(bad, rejected_at_boundary, 120)
 }
 
 /* One byte per write(): the first refused byte lies inside the window. */
-TEST_F_TIMEOUT(bad, rejected_bytewise, 120)
+TEST_F(bad, rejected_bytewise)
 {
 	uint64_t start = self->at > 64 ? self->at - 64 : 0, i;
 	const uint8_t *m = self->c.m.p;
@@ -358,7 +358,7 @@ TEST_F_TIMEOUT(bad, rejected_bytewise, 120)
 }
 
 /* The whole bad stream in one write(). */
-TEST_F_TIMEOUT(bad, rejected_in_one_write, 120)
+TEST_F(bad, rejected_in_one_write)
 {
 	size_t acc = 0;
 	int r;
@@ -430,7 +430,7 @@ FIXTURE_TEARDOWN(trunc)
 	SELFDEV_TEARDOWN(&self->c);
 }
 
-TEST_F_TIMEOUT(trunc, stop_fails_then_reset_recovers, 120)
+TEST_F(trunc, stop_fails_then_reset_recovers)
 {
 	TH_LOG("stream cut after %llu of %zu bytes",
 	       (unsigned long long)self->cut, self->c.s.len);
@@ -458,7 +458,7 @@ FIXTURE_TEARDOWN(badloop)
 	SELFDEV_TEARDOWN(&self->c);
 }
 
-TEST_F_TIMEOUT(badloop, every_mutation_random_chunks, 600)
+TEST_F(badloop, every_mutation_random_chunks)
 {
 	int fd = self->c.d.dev.fd;
 	unsigned int i, fails = 0;
@@ -506,7 +506,7 @@ TEST_F_TIMEOUT(badloop, every_mutation_random_chunks, 600)
 	expect_recovery(_metadata, &self->c);
 }
 
-TEST_F_TIMEOUT(badloop, truncated_at_every_record_boundary, 600)
+TEST_F(badloop, truncated_at_every_record_boundary)
 {
 	static const int deltas[] = { -1, 0, 1, 23, 24, 25 };
 	int fd = self->c.d.dev.fd;
@@ -539,7 +539,7 @@ TEST_F_TIMEOUT(badloop, truncated_at_every_record_boundary, 600)
 	expect_recovery(_metadata, &self->c);
 }
 
-TEST_F_TIMEOUT(badloop, good_stream_after_many_failures, 300)
+TEST_F(badloop, good_stream_after_many_failures)
 {
 	int fd = self->c.d.dev.fd;
 	int i;
@@ -598,17 +598,17 @@ static void cross_restore(struct __test_metadata *_metadata,
 	expect_recovery(_metadata, dst);
 }
 
-TEST_F_TIMEOUT(mismatch, small_stream_into_large_device, 120)
+TEST_F(mismatch, small_stream_into_large_device)
 {
 	cross_restore(_metadata, &self->a, &self->c, 32768);
 }
 
-TEST_F_TIMEOUT(mismatch, large_stream_into_small_device, 120)
+TEST_F(mismatch, large_stream_into_small_device)
 {
 	cross_restore(_metadata, &self->c, &self->a, 32768);
 }
 
-TEST_F_TIMEOUT(mismatch, header_bytewise, 120)
+TEST_F(mismatch, header_bytewise)
 {
 	cross_restore(_metadata, &self->c, &self->a, 1);
 }

@@ -373,7 +373,7 @@ FIXTURE_TEARDOWN(storm)
 	vmt_kmsg_close(&self->kmsg);
 }
 
-TEST_F_TIMEOUT(storm, run, 120)
+TEST_F(storm, run)
 {
 	struct storm *st = &self->st;
 	struct storm_thread th[16];
@@ -558,7 +558,7 @@ static int race_finish(FIXTURE_DATA(race) *self, bool *stopped)
 	return mig_set_state_nofd(self->a.dev.fd, STATE(RUNNING));
 }
 
-TEST_F_TIMEOUT(race, two_writers_whole_stream, 120)
+TEST_F(race, two_writers_whole_stream)
 {
 	int it, fd = self->a.dev.fd;
 
@@ -613,7 +613,7 @@ TEST_F_TIMEOUT(race, two_writers_whole_stream, 120)
 	ASSERT_PATTERN(&self->a, self->seed);
 }
 
-TEST_F_TIMEOUT(race, two_writers_chunked, 120)
+TEST_F(race, two_writers_chunked)
 {
 	int it, fd = self->a.dev.fd;
 
@@ -658,7 +658,7 @@ TEST_F_TIMEOUT(race, two_writers_chunked, 120)
 	ASSERT_PATTERN(&self->a, self->seed);
 }
 
-TEST_F_TIMEOUT(race, two_readers_one_fd, 120)
+TEST_F(race, two_readers_one_fd)
 {
 	int it, fd = self->a.dev.fd;
 
@@ -764,7 +764,7 @@ static void *bigop_thread(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(bigrace, op_woken, 180)
+TEST_F(bigrace, op_woken)
 {
 	struct ivm_build_params bp;
 	struct vmt_buf s = { 0 };
@@ -998,7 +998,7 @@ FIXTURE_TEARDOWN(freeze)
 	vmt_kmsg_close(&self->kmsg);
 }
 
-TEST_F_TIMEOUT(freeze, bar_access_vs_stop, 180)
+TEST_F(freeze, bar_access_vs_stop)
 {
 	struct vmt_buf s1 = { 0 }, s2 = { 0 };
 	bool with_mmap = ivsh_mmap_freezes();
@@ -1247,7 +1247,7 @@ FIXTURE_TEARDOWN(held)
  * arriving now must be deferred, not lost: once both finish the device is
  * RUNNING, unfrozen, and the old session is dead.
  */
-TEST_F_TIMEOUT(held, reset_while_state_mutex_held, 60)
+TEST_F(held, reset_while_state_mutex_held)
 {
 	struct blocked_op rd = { .op = 0, .len = 65536 };
 	struct blocked_op set = { .op = 2 };
@@ -1291,7 +1291,7 @@ TEST_F_TIMEOUT(held, reset_while_state_mutex_held, 60)
  * and the device access, when the device is reset: the chunk must not reach
  * the device (the reset generation check under memory_lock).
  */
-TEST_F_TIMEOUT(held, no_old_chunk_after_reset, 60)
+TEST_F(held, no_old_chunk_after_reset)
 {
 	struct blocked_op wr = { .op = 1, .len = 65536 };
 	struct vmt_buf s = { 0 };
@@ -1477,7 +1477,7 @@ static void run_endurance(struct __test_metadata *_metadata,
 	}
 }
 
-TEST_F_TIMEOUT(endurance, save_restore_1000_cycles, 900)
+TEST_F(endurance, save_restore_1000_cycles)
 {
 	run_endurance(_metadata, self, cycle_save_restore, 1000);
 	ASSERT_STATE(self->a.dev.fd, STATE(RUNNING));
@@ -1489,7 +1489,7 @@ TEST_F_TIMEOUT(endurance, save_restore_1000_cycles, 900)
 	ASSERT_PATTERN(&self->b, self->seed);
 }
 
-TEST_F_TIMEOUT(endurance, abandoned_saves_1000_cycles, 600)
+TEST_F(endurance, abandoned_saves_1000_cycles)
 {
 	run_endurance(_metadata, self, cycle_abandon, 1000);
 	ASSERT_STATE(self->a.dev.fd, STATE(RUNNING));

@@ -188,7 +188,7 @@ static void pair_transfer(struct __test_metadata *_metadata,
 	ASSERT_OK(mig_set_state_nofd(bfd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair, roundtrip_memory_and_registers, 300)
+TEST_F(pair, roundtrip_memory_and_registers)
 {
 	struct pairctx *pc = &self->c;
 	pair_transfer(_metadata, pc, variant->rchunk, variant->wchunk, false);
@@ -201,7 +201,7 @@ TEST_F_TIMEOUT(pair, roundtrip_memory_and_registers, 300)
 	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair1, roundtrip_via_p2p_arcs, 300)
+TEST_F(pair1, roundtrip_via_p2p_arcs)
 {
 	struct pairctx *pc = &self->c;
 	pair_transfer(_metadata, pc, VMT_CHUNK_RANDOM, VMT_CHUNK_RANDOM, true);
@@ -210,7 +210,7 @@ TEST_F_TIMEOUT(pair1, roundtrip_via_p2p_arcs, 300)
 	ASSERT_PATTERN(&pc->a, pc->seed);
 }
 
-TEST_F_TIMEOUT(pair, stream_layout, 300)
+TEST_F(pair, stream_layout)
 {
 	struct pairctx *pc = &self->c;
 	struct ivm_checker *c = &pc->chk;
@@ -258,7 +258,7 @@ TEST_F_TIMEOUT(pair, stream_layout, 300)
 	ASSERT_OK(mig_set_state_nofd(pc->a.dev.fd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair, data_size_exact_in_each_state, 300)
+TEST_F(pair, data_size_exact_in_each_state)
 {
 	struct pairctx *pc = &self->c;
 	static const uint32_t states[] = { STATE(RUNNING), STATE(RUNNING_P2P),
@@ -296,7 +296,7 @@ TEST_F_TIMEOUT(pair, data_size_exact_in_each_state, 300)
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair1, save_leaves_source_unchanged, 300)
+TEST_F(pair1, save_leaves_source_unchanged)
 {
 	struct pairctx *pc = &self->c;
 	uint32_t crc1 = 0, crc2 = 0;
@@ -319,7 +319,7 @@ TEST_F_TIMEOUT(pair1, save_leaves_source_unchanged, 300)
 	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair, abort_after_partial_read, 300)
+TEST_F(pair, abort_after_partial_read)
 {
 	struct pairctx *pc = &self->c;
 	uint32_t crc1 = 0, crc2 = 0;
@@ -347,7 +347,7 @@ TEST_F_TIMEOUT(pair, abort_after_partial_read, 300)
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 }
 
-TEST_F_TIMEOUT(pair1, abort_without_read, 300)
+TEST_F(pair1, abort_without_read)
 {
 	struct pairctx *pc = &self->c;
 	int fd = pc->a.dev.fd, sfd = -1;
@@ -361,7 +361,7 @@ TEST_F_TIMEOUT(pair1, abort_without_read, 300)
 	ASSERT_REGS(&pc->a, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair1, restored_device_saves_same_stream, 300)
+TEST_F(pair1, restored_device_saves_same_stream)
 {
 	struct pairctx *pc = &self->c;
 	uint32_t crc_a = 0, crc_b = 0;
@@ -383,7 +383,7 @@ TEST_F_TIMEOUT(pair1, restored_device_saves_same_stream, 300)
 	}
 }
 
-TEST_F_TIMEOUT(pair1, p2p_writes_are_migrated, 300)
+TEST_F(pair1, p2p_writes_are_migrated)
 {
 	struct pairctx *pc = &self->c;
 	uint64_t off = pc->a.mem_size / 2 + 40;
@@ -402,7 +402,7 @@ TEST_F_TIMEOUT(pair1, p2p_writes_are_migrated, 300)
 	ASSERT_PATTERN(&pc->b, pc->seed);
 }
 
-TEST_F_TIMEOUT(pair1, restore_twice, 300)
+TEST_F(pair1, restore_twice)
 {
 	struct pairctx *pc = &self->c;
 	pair_transfer(_metadata, pc, VMT_MiB, VMT_MiB, false);
@@ -415,7 +415,7 @@ TEST_F_TIMEOUT(pair1, restore_twice, 300)
 	ASSERT_REGS(&pc->b, pc->mask, pc->status);
 }
 
-TEST_F_TIMEOUT(pair1, swap_devices, 300)
+TEST_F(pair1, swap_devices)
 {
 	struct pairctx *pc = &self->c;
 	struct vmt_buf sa = { 0 }, sb = { 0 };
@@ -434,7 +434,7 @@ TEST_F_TIMEOUT(pair1, swap_devices, 300)
 	vmt_buf_free(&sb);
 }
 
-TEST_F_TIMEOUT(pair1, restore_accepts_any_record_size, 300)
+TEST_F(pair1, restore_accepts_any_record_size)
 {
 	struct pairctx *pc = &self->c;
 	static const uint64_t recs[] = { 1, 16, 3, 255 };	/* in pages */
@@ -1518,7 +1518,7 @@ TEST_F(ivfd, trailing_write_then_stop_errors)
 	ASSERT_STATE(self->c.d.dev.fd, STATE(RUNNING));
 }
 
-TEST_F_TIMEOUT(ivfd, any_read_size_same_stream, 120)
+TEST_F(ivfd, any_read_size_same_stream)
 {
 	static const size_t sizes[] = { 1, 3, 4095, 4096, 4097, 65537,
 					VMT_MiB + 3, 64 * VMT_MiB };

@@ -1217,7 +1217,7 @@ TEST_F(precopy, info_einval_in_stop_copy)
  * A VMM's migration: the pre-copy data, then STOP_COPY on the same fd; the
  * two parts together restore (into the same device).
  */
-TEST_F_TIMEOUT(precopy, save_restore, 300)
+TEST_F(precopy, save_restore)
 {
 	size_t pre;
 	ssize_t n;
@@ -1302,7 +1302,7 @@ FIXTURE_TEARDOWN(roundtrip)
 	CONF_TEARDOWN(&self->c);
 }
 
-TEST_F_TIMEOUT(roundtrip, save_restore, 300)
+TEST_F(roundtrip, save_restore)
 {
 	struct vmt_buf *s = &self->c.stream;
 	uint64_t size = 0;
