@@ -212,9 +212,11 @@ kernel_checks() { # K
 	local k=$1 con=$RUN/console-$1.log gr=$R/guest-$1 g pat reports t bad letters flags i
 	g=$(gname "$k")
 	# ---- kernel log: serial console (kernel lines only) and the final dmesg ------------------------------------
+	# (CONFIG_DMA_API_DEBUG announces itself at boot in two "DMA-API:" lines that report nothing)
 	pat='WARNING:|BUG:|^BUG |kernel BUG|Oops|Call Trace|possible circular locking|possible recursive locking|INFO: |KFENCE|blocked for more than|general protection fault|Kernel panic|UBSAN:|KASAN:|list_(add|del) corruption|watchdog: BUG|rcu.*stall|DMA-API: |page allocation failure|kmemleak: .*new suspected memory leak'
 	reports=$( { tr -d '\r' < "$con" 2>/dev/null | grep -E '^\[ *[0-9]+\.[0-9]+\]'; cat "$gr/dmesg.txt" 2>/dev/null; } |
-		sed -E 's/^\[ *[0-9]+\.[0-9]+\] ?//' | grep -E "$pat" | awk '!seen[$0]++')
+		sed -E 's/^\[ *[0-9]+\.[0-9]+\] ?//' | grep -E "$pat" |
+		grep -vE '^DMA-API: (preallocated [0-9]+ debug entries|debugging enabled by kernel config)$' | awk '!seen[$0]++')
 	# the driver's own warnings and errors (kernel log level <= 4 in the final dmesg -r), but for its documented
 	# answers to bad user input: a rejected or incomplete migration stream (the bad-stream tests provoke those), and
 	# the module loader's taint notices about it, and the PCI core's announcement of each reset (a warning on 7.2,

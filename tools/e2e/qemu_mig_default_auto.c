@@ -128,8 +128,15 @@ int main(void)
 			dma_log_calls(after);
 			diag("driver's DMA-logging calls during the migration: start %lld, report %lld, stop %lld",
 			     after[0] - before[0], after[1] - before[1], after[2] - before[2]);
-			ok = before[0] >= 0 && after[0] > before[0] && after[1] > before[1] &&
-			     after[2] > before[2];
+			/*
+			 * Start and report, not stop: QEMU postpones the stop
+			 * of dirty logging while the VM is stopped (a failed
+			 * migration may resume it), and the source stays
+			 * stopped until it quits, so no STOP comes (seen
+			 * 2026-12-02: start 1, report 25, stop 0); closing the
+			 * device ends the session (ivdma.close_stops_logging).
+			 */
+			ok = before[0] >= 0 && after[0] > before[0] && after[1] > before[1];
 			if (!ok)
 				diag("QEMU's DMA logging did not reach the driver (" DMA_LOG_CALLS ")");
 			t_end(ok, false);

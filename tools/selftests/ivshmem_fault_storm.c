@@ -235,13 +235,23 @@ FIXTURE_VARIANT(inj) {
 	const char *fn;		/* the function fail_function makes fail */
 	int err;
 	bool logging;		/* exercised by DMA logging, not a migration */
+	/*
+	 * A data-path point: the data fd returns what it moved before the
+	 * failure (a short read or write) and the caller's retry succeeds,
+	 * so the migration may complete; it must then be exact.
+	 */
+	bool retried;
 };
 
 FIXTURE_VARIANT_ADD(inj, file_create) { .fn = "ivm_file_create", .err = ENOMEM };
 FIXTURE_VARIANT_ADD(inj, save_regs) { .fn = "ivshmem_save_regs", .err = EIO };
 FIXTURE_VARIANT_ADD(inj, load_regs) { .fn = "ivshmem_load_regs", .err = EIO };
-FIXTURE_VARIANT_ADD(inj, mem_read) { .fn = "ivshmem_mem_read", .err = EIO };
-FIXTURE_VARIANT_ADD(inj, mem_write) { .fn = "ivshmem_mem_write", .err = EIO };
+FIXTURE_VARIANT_ADD(inj, mem_read) {
+	.fn = "ivshmem_mem_read", .err = EIO, .retried = true,
+};
+FIXTURE_VARIANT_ADD(inj, mem_write) {
+	.fn = "ivshmem_mem_write", .err = EIO, .retried = true,
+};
 FIXTURE_VARIANT_ADD(inj, log_start) {
 	.fn = "ivm_log_start", .err = ENOMEM, .logging = true,
 };
@@ -266,8 +276,16 @@ TEST_F(inj, once)
 		TH_LOG("%s was never called: the injection did not fire",
 		       variant->fn);
 	}
-	EXPECT_NE(0, ret) {
-		TH_LOG("the operation succeeded although %s failed", variant->fn);
+	if (!ret && variant->retried) {
+		/* the short transfer was retried: nothing may be lost */
+		TH_LOG("%s failed once; the retried transfer completed",
+		       variant->fn);
+		EXPECT_EQ(UINT64_MAX, ivsh_verify(&d->b, SEED));
+	} else {
+		EXPECT_NE(0, ret) {
+			TH_LOG("the operation succeeded although %s failed",
+			       variant->fn);
+		}
 	}
 	ff_clear();
 	recover(_metadata, &d->a);
