@@ -1051,25 +1051,12 @@ static long touch_pages(struct __test_metadata *_metadata, struct ivsh *s,
 	return after - before;
 }
 
-static bool huge_offered(void)
-{
-	char c = 'N';
-	int fd = ivsh_debugfs_open("mmap_huge", O_RDONLY);
-
-	if (fd < 0)
-		return false;
-	if (read(fd, &c, 1) != 1)
-		c = 'N';
-	close(fd);
-	return c == 'Y';
-}
-
 /* An aligned 4 MiB mapping: two huge entries, so a handful of faults. */
 TEST_F(barmap, huge_when_aligned)
 {
 	long faults;
 
-	if (!huge_offered())
+	if (!ivsh_debugfs_bool("mmap_huge", false))
 		SKIP(return, "no huge BAR mappings on this kernel (debugfs mmap_huge: N)");
 	self->len = 2 * HUGE_SZ;
 	self->map = map_bar2_at(&self->d, 0, self->len, 0);
@@ -1137,7 +1124,7 @@ TEST_F(barmap, huge_zapped_by_stop)
 	ASSERT_OK(mig_set_state_nofd(self->d.dev.fd, STATE(RUNNING)));
 	faults = touch_pages(_metadata, &self->d, p, 0, self->len);
 	ASSERT_LE(0, faults);
-	if (huge_offered()) {
+	if (ivsh_debugfs_bool("mmap_huge", false)) {
 		ASSERT_GE(8, faults);
 	}
 }

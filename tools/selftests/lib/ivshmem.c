@@ -157,17 +157,22 @@ int ivsh_debugfs_open(const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-bool ivsh_mmap_freezes(void)
+bool ivsh_debugfs_bool(const char *name, bool dflt)
 {
-	char c = 'Y';
-	int fd = ivsh_debugfs_open("mmap_freeze", O_RDONLY);
+	char c = dflt ? 'Y' : 'N';
+	int fd = ivsh_debugfs_open(name, O_RDONLY);
 
 	if (fd < 0)
-		return true;
+		return dflt;
 	if (read(fd, &c, 1) != 1)
-		c = 'Y';
+		c = dflt ? 'Y' : 'N';
 	close(fd);
-	return c != 'N';
+	return c == 'Y';
+}
+
+bool ivsh_mmap_freezes(void)
+{
+	return ivsh_debugfs_bool("mmap_freeze", true);
 }
 
 int ivsh_module_refs(long *n)

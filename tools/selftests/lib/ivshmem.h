@@ -76,6 +76,8 @@ int ivsh_debugfs_open(const char *name, int flags);
  * that it cannot stop BAR mappings while the device is stopped, as on kernels
  * before 6.12.  Without that file the tests expect the freeze.
  */
+/* A boolean of the driver's debugfs directory; @dflt if it cannot be read. */
+bool ivsh_debugfs_bool(const char *name, bool dflt);
 bool ivsh_mmap_freezes(void);
 
 /*
