@@ -330,7 +330,8 @@ static int ivm_save_next(struct ivm_file *f)
 }
 
 /* Bytes of the rest of the current record and the pages still to send. */
-static void ivm_save_info(struct ivm_file *f, u64 *initial, u64 *dirty)
+static void __maybe_unused ivm_save_info(struct ivm_file *f, u64 *initial,
+					 u64 *dirty)
 {
 	u64 pending = ivm_save_pending(&f->save);
 
@@ -343,7 +344,7 @@ static void ivm_save_info(struct ivm_file *f, u64 *initial, u64 *dirty)
 }
 
 /* Bytes a save would still produce if it went to STOP_COPY now. */
-static u64 ivm_save_remaining(struct ivm_file *f)
+static u64 __maybe_unused ivm_save_remaining(struct ivm_file *f)
 {
 	u64 initial, dirty, n;
 
@@ -409,6 +410,8 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 	return done ? done : ret;
 }
 
+#ifdef IVM_OWN_BAR_MMAP
+/* PRE_COPY is offered only where the driver owns (and can zap) the mappings. */
 static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -437,6 +440,8 @@ static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
 	info.flags = 0;
 	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
 }
+
+#endif /* IVM_OWN_BAR_MMAP */
 
 static __poll_t ivm_save_poll(struct file *filp, struct poll_table_struct *wait)
 {
@@ -535,8 +540,10 @@ static const struct file_operations ivm_save_fops = {
 	.owner = THIS_MODULE,
 	.read = ivm_save_read,
 	.poll = ivm_save_poll,
+#ifdef IVM_OWN_BAR_MMAP
 	.unlocked_ioctl = ivm_save_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+#endif
 	.release = ivm_file_release,
 };
 
@@ -720,6 +727,7 @@ static struct file *ivm_start_save(struct ivm_mig *mig)
 	return f->filp;
 }
 
+#ifdef IVM_OWN_BAR_MMAP
 /*
  * RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P: a save that sends all
  * of device memory while the device runs and tracks what the user writes.
@@ -782,6 +790,8 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 	wake_up_interruptible_poll(&f->poll_wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
+
+#endif /* IVM_OWN_BAR_MMAP */
 
 static struct file *ivm_start_resume(struct ivm_mig *mig)
 {
@@ -851,6 +861,7 @@ static struct file *ivm_step(struct ivm_mig *mig,
 	int ret;
 
 	lockdep_assert_held(&mig->state_mutex);
+#ifdef IVM_OWN_BAR_MMAP
 	/* Pre-copy: open the save, move within it, leave it or stop in it. */
 	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
 	     next == VFIO_DEVICE_STATE_PRE_COPY) ||
@@ -874,6 +885,7 @@ static struct file *ivm_step(struct ivm_mig *mig,
 		ret = ivm_precopy_stop(mig);
 		return ret ? ERR_PTR(ret) : NULL;
 	}
+#endif
 
 	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P) ||
