@@ -160,7 +160,13 @@ static void *storm_getter(void *arg)
 {
 	struct storm_thread *t = arg;
 	struct storm *st = t->st;
+	uint64_t flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+	/* The setter's only pre-copy target is PRE_COPY itself. */
+	uint32_t last = STATE(RUNNING_P2P);
 
+	mig_get_flags(st->a.dev.fd, &flags);
+	if (flags & VFIO_MIGRATION_PRE_COPY)
+		last = STATE(PRE_COPY);
 	while (!atomic_load(&st->stop)) {
 		uint32_t cur = 0xffff;
 		int r;
@@ -171,7 +177,7 @@ static void *storm_getter(void *arg)
 		atomic_fetch_add(&st->n_get, 1);
 		if (r)
 			storm_bad(st, "GET: %s", strerror(-r));
-		else if (cur > STATE(RUNNING_P2P))
+		else if (cur > last)
 			storm_bad(st, "GET reported state %u", cur);
 	}
 	return NULL;
