@@ -30,6 +30,11 @@
  *  - Region read/write cannot hold memory_lock (the core takes it inside),
  *    so it counts itself in access_count under access_lock instead, which
  *    the freeze waits for.
+ *  - While a save tracks device memory (PRE_COPY, ivm_dirty.c) a fault maps
+ *    4 KiB only and marks the page dirty under the same read lock it
+ *    inserts under; a region write marks what it wrote before it leaves
+ *    access_count.  So a present PTE implies a set bit, and nothing written
+ *    before the freeze goes unmarked.
  */
 #include <linux/debugfs.h>
 #include <linux/mm.h>
@@ -40,6 +45,7 @@
 
 #include "ivm_bar.h"
 #include "ivm_compat.h"
+#include "ivm_dirty.h"
 #include "ivm_mig.h"
 
 /*
@@ -122,6 +128,8 @@ static ssize_t ivm_mig_rw(struct vfio_device *core_vdev, char __user *buf,
 			  size_t count, loff_t *ppos, bool iswrite)
 {
 	struct ivm_mig *mig = to_mig(core_vdev);
+	unsigned int index = VFIO_PCI_OFFSET_TO_INDEX(*ppos);
+	u64 off = *ppos & VFIO_PCI_OFFSET_MASK;
 	bool bar = ivm_is_bar(*ppos);
 	ssize_t ret;
 
@@ -131,6 +139,9 @@ static ssize_t ivm_mig_rw(struct vfio_device *core_vdev, char __user *buf,
 		ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
 	else
 		ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
+	/* Before access_end: a freeze must not miss the mark. */
+	if (iswrite && ret > 0 && index == mig->ops->mem_bar)
+		ivm_track_mark(mig, off, ret);
 	if (bar)
 		ivm_access_end(mig);
 	return ret;
@@ -176,6 +187,13 @@ ssize_t ivm_mig_write(struct vfio_device *core_vdev, const char __user *buf,
 #define IVM_PGOFF_SHIFT		(VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT)
 #define IVM_PGOFF_MASK		((1UL << IVM_PGOFF_SHIFT) - 1)
 
+/* The offset in its BAR that @addr of BAR mapping @vma maps. */
+static u64 ivm_vma_bar_off(struct vm_area_struct *vma, unsigned long addr)
+{
+	return ((u64)(vma->vm_pgoff & IVM_PGOFF_MASK) << PAGE_SHIFT) +
+	       (addr - vma->vm_start);
+}
+
 /* The PFN that @addr of BAR mapping @vma maps. */
 static unsigned long ivm_vma_pfn(struct vm_area_struct *vma,
 				 unsigned long addr)
@@ -192,13 +210,17 @@ static unsigned long ivm_vma_pfn(struct vm_area_struct *vma,
  * Map the page (@order 0) or the aligned run of 2^@order pages around the
  * faulting address, unless the device is frozen.  A huge entry must lie
  * inside the VMA and map a naturally aligned run of the BAR; otherwise the
- * mm falls back to the next smaller order, down to 4 KiB.
+ * mm falls back to the next smaller order, down to 4 KiB.  While device
+ * memory is tracked, every page is mapped alone and marked dirty as it is
+ * inserted (writable: KVM cannot upgrade a read-only PFNMAP entry, so
+ * tracking cannot wait for the first write).
  */
 static vm_fault_t ivm_bar_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct ivm_mig *mig = vma->vm_private_data;
 	struct vfio_pci_core_device *vdev = &mig->core_device;
+	unsigned int bar = vma->vm_pgoff >> IVM_PGOFF_SHIFT;
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long addr = ALIGN_DOWN(vmf->address, size);
 	unsigned long pfn = ivm_vma_pfn(vma, addr);
@@ -209,10 +231,16 @@ static vm_fault_t ivm_bar_huge_fault(struct vm_fault *vmf, unsigned int order)
 		return VM_FAULT_FALLBACK;
 
 	down_read(&vdev->memory_lock);
-	if (READ_ONCE(mig->frozen))
+	if (READ_ONCE(mig->frozen)) {
 		ret = VM_FAULT_SIGBUS;
-	else
+	} else if (order && mig->track_bits) {
+		ret = VM_FAULT_FALLBACK;
+	} else {
 		ret = ivm_vmf_insert_pfn(vdev, vmf, pfn, order);
+		if (ret == VM_FAULT_NOPAGE && bar == mig->ops->mem_bar)
+			ivm_track_mark_locked(mig, ivm_vma_bar_off(vma, addr),
+					      PAGE_SIZE);
+	}
 	up_read(&vdev->memory_lock);
 	return ret;
 }
@@ -275,6 +303,41 @@ static void ivm_bar_zap(struct ivm_mig *mig)
 			    true);
 }
 #endif /* IVM_OWN_BAR_MMAP */
+
+/**
+ * ivm_bar_zap_all - remove every user mapping of the BARs
+ * @mig: the device; core_device.memory_lock held for writing
+ *
+ * Their next access faults into ivm_bar_huge_fault().  Nothing to do where
+ * the mappings are the core's (before 6.10; tracking is never offered there).
+ */
+void ivm_bar_zap_all(struct ivm_mig *mig)
+{
+	lockdep_assert_held_write(&mig->core_device.memory_lock);
+#ifdef IVM_OWN_BAR_MMAP
+	ivm_bar_zap(mig);
+#endif
+}
+
+/**
+ * ivm_bar_zap_range - remove the user mappings of part of a BAR
+ * @mig: the device; core_device.memory_lock held for writing
+ * @bar: the BAR
+ * @off: first byte in the BAR
+ * @len: bytes; the range is widened to whole CPU pages
+ */
+void ivm_bar_zap_range(struct ivm_mig *mig, unsigned int bar, u64 off,
+		       u64 len)
+{
+	lockdep_assert_held_write(&mig->core_device.memory_lock);
+#ifdef IVM_OWN_BAR_MMAP
+	unmap_mapping_range(mig->core_device.vdev.inode->i_mapping,
+			    VFIO_PCI_INDEX_TO_OFFSET(bar) +
+			    ALIGN_DOWN(off, PAGE_SIZE),
+			    PAGE_ALIGN(off + len) - ALIGN_DOWN(off, PAGE_SIZE),
+			    true);
+#endif
+}
 
 /**
  * ivm_mig_mmap - vfio_device_ops.mmap whose BAR mappings freeze

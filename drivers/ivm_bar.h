@@ -10,7 +10,12 @@
 struct dentry;
 struct ivm_mig;
 
+#include <linux/types.h>
+
 int ivm_bar_freeze(struct ivm_mig *mig);
+void ivm_bar_zap_all(struct ivm_mig *mig);
+void ivm_bar_zap_range(struct ivm_mig *mig, unsigned int bar, u64 off,
+		       u64 len);
 void ivm_bar_thaw(struct ivm_mig *mig);
 void ivm_bar_debugfs_init(struct dentry *dir);
 

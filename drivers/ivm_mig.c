@@ -28,16 +28,32 @@
 #include <linux/interval_tree.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "ivm_bar.h"
+#include "ivm_compat.h"
+#include "ivm_dirty.h"
 #include "ivm_mig.h"
 
 /* Bytes moved between the device and the user per step of a data file. */
 #define IVM_BOUNCE_SIZE		(256 * 1024)
+
+#define IVM_REC_HDR		sizeof(struct ivm_record_header)
+#define IVM_END_RECORD		(IVM_REC_HDR + sizeof(struct ivm_end_payload))
+
+/*
+ * PRE_COPY needs the driver's own BAR mappings (6.10+), which it can zap to
+ * track writes; precopy=0 hides it, so that the STOP_COPY-only path a VMM
+ * takes with a device without PRE_COPY stays testable.
+ */
+static bool ivm_precopy = true;
+module_param_named(precopy, ivm_precopy, bool, 0444);
+MODULE_PARM_DESC(precopy,
+		 "Offer VFIO_MIGRATION_PRE_COPY with dirty tracking of BAR2 where the kernel allows it (default: Y)");
 
 /*
  * Error injection for the selftests, so that every error unwind runs: write
@@ -162,25 +178,51 @@ enum ivm_file_kind {
  * @mig: the device; only dereferenced while the file is not disabled
  * @kind: enum ivm_file_kind
  * @gen: mig->reset_gen when the file was created
- * @lock: serialises reads or writes; protects @save, @parse and @bounce
+ * @lock: serialises reads or writes; protects @save, @parse, @bounce and
+ *	the fields below it
  * @disabled: the session ended; set without @lock by a reset or a retire
+ * @tracking: a save whose @dirty is tracked (ivm_track_start()); under
+ *	mig->state_mutex
+ * @poll_wq: poll() of a save file waits here for data
  * @save: stream cursor of a save file
  * @parse: stream parser of a resume file
  * @bounce: IVM_BOUNCE_SIZE bytes between device and user
+ * @dirty: save: pages of device memory still to send
+ * @cover: resume: coverage bitmap of the parser
+ * @precopy: save: in PRE_COPY or PRE_COPY_P2P (GET_PRECOPY_INFO works,
+ *	read() fails with -ENOMSG when nothing is pending)
+ * @stopped: save: STOP_COPY; @regs are captured, END follows the last page
+ * @regs_sent: save: the REGS record is queued
+ * @end_sent: save: the END record is queued
+ * @inflight_initial: save: the record being emitted is part of the initial
+ *	data (the header or the first pass)
+ * @stop_pos: save: stream bytes emitted before STOP_COPY
+ * @regs: save: register blob captured when the device stopped
  */
 struct ivm_file {
 	struct file *filp;
 	struct ivm_mig *mig;
 	enum ivm_file_kind kind;
 	int gen;
-	/* protects save/parse/bounce; held across a whole read() or write() */
+	/* protects save/parse/bounce and below; held across read()/write() */
 	struct mutex lock;
 	bool disabled;
+	bool tracking;
+	wait_queue_head_t poll_wq;
 	union {
 		struct ivm_save_cursor save;
 		struct ivm_parser parse;
 	};
 	u8 *bounce;
+	struct ivm_dirty dirty;
+	u8 *cover;
+	bool precopy;
+	bool stopped;
+	bool regs_sent;
+	bool end_sent;
+	bool inflight_initial;
+	u64 stop_pos;
+	u8 regs[IVM_REGS_MAX];
 };
 
 static struct ivm_mig *to_mig(struct vfio_device *core_vdev)
@@ -258,6 +300,64 @@ static int ivm_file_mem(struct ivm_file *f, u64 off, size_t len)
 	return ret;
 }
 
+/*
+ * Queue the next record of a save at a record boundary: in STOP_COPY the
+ * registers first, then every page still to send, then the end.  Returns
+ * -ENOMSG in PRE_COPY when no page is to send now.
+ */
+static int ivm_save_next(struct ivm_file *f)
+{
+	u64 off, len;
+
+	lockdep_assert_held(&f->lock);
+	if (f->stopped && !f->regs_sent) {
+		ivm_save_regs(&f->save, f->regs);
+		f->regs_sent = true;
+		f->inflight_initial = false;
+		return 0;
+	}
+	if (ivm_dirty_take(f->mig, &f->dirty, &off, &len,
+			   &f->inflight_initial)) {
+		ivm_save_mem(&f->save, off, len);
+		return 0;
+	}
+	if (!f->stopped)
+		return -ENOMSG;
+	ivm_save_end(&f->save);
+	f->end_sent = true;
+	f->inflight_initial = false;
+	return 0;
+}
+
+/* Bytes of the rest of the current record and the pages still to send. */
+static void __maybe_unused ivm_save_info(struct ivm_file *f, u64 *initial,
+					 u64 *dirty)
+{
+	u64 pending = ivm_save_pending(&f->save);
+
+	lockdep_assert_held(&f->lock);
+	ivm_dirty_bytes(f->mig, &f->dirty, initial, dirty);
+	if (f->inflight_initial)
+		*initial += pending;
+	else
+		*dirty += pending;
+}
+
+/* Bytes a save would still produce if it went to STOP_COPY now. */
+static u64 __maybe_unused ivm_save_remaining(struct ivm_file *f)
+{
+	u64 initial, dirty, n;
+
+	lockdep_assert_held(&f->lock);
+	ivm_save_info(f, &initial, &dirty);
+	n = initial + dirty;
+	if (!f->regs_sent)
+		n += IVM_REC_HDR + f->mig->desc.regs_size;
+	if (!f->end_sent)
+		n += IVM_END_RECORD;
+	return n;
+}
+
 static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 			     loff_t *ppos)
 {
@@ -277,6 +377,12 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 		ivm_save_peek(&f->save, &seg);
 		if (seg.kind == IVM_SEG_DONE)
 			break;
+		if (seg.kind == IVM_SEG_IDLE) {
+			ret = ivm_save_next(f);
+			if (ret)
+				break;
+			continue;
+		}
 		n = min_t(u64, len, seg.len);
 		if (seg.kind == IVM_SEG_MEM) {
 			n = min_t(size_t, n, IVM_BOUNCE_SIZE);
@@ -302,6 +408,57 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 	}
 	mutex_unlock(&f->lock);
 	return done ? done : ret;
+}
+
+#ifdef IVM_OWN_BAR_MMAP
+/* PRE_COPY is offered only where the driver owns (and can zap) the mappings. */
+static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
+			   unsigned long arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	struct ivm_file *f = filp->private_data;
+	struct vfio_precopy_info info;
+	int ret = 0;
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	if (copy_from_user(&info, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	mutex_lock(&f->lock);
+	if (ivm_file_dead(f))
+		ret = -ENODEV;
+	else if (!f->precopy)
+		ret = -EINVAL;
+	else
+		ivm_save_info(f, &info.initial_bytes, &info.dirty_bytes);
+	mutex_unlock(&f->lock);
+	if (ret)
+		return ret;
+	info.flags = 0;
+	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
+}
+
+#endif /* IVM_OWN_BAR_MMAP */
+
+static __poll_t ivm_save_poll(struct file *filp, struct poll_table_struct *wait)
+{
+	struct ivm_file *f = filp->private_data;
+	__poll_t mask = 0;
+	struct ivm_seg seg;
+
+	poll_wait(filp, &f->poll_wq, wait);
+	mutex_lock(&f->lock);
+	ivm_save_peek(&f->save, &seg);
+	if (ivm_file_dead(f))
+		mask = EPOLLERR | EPOLLHUP;
+	else if (f->stopped || seg.kind != IVM_SEG_IDLE ||
+		 ivm_dirty_any(f->mig, &f->dirty))
+		mask = EPOLLIN | EPOLLRDNORM;
+	mutex_unlock(&f->lock);
+	return mask;
 }
 
 static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
@@ -372,6 +529,8 @@ static int ivm_file_release(struct inode *inode, struct file *filp)
 	struct ivm_file *f = filp->private_data;
 
 	mutex_destroy(&f->lock);
+	ivm_dirty_free(&f->dirty);
+	kvfree(f->cover);
 	kvfree(f->bounce);
 	kfree(f);
 	return 0;
@@ -380,6 +539,11 @@ static int ivm_file_release(struct inode *inode, struct file *filp)
 static const struct file_operations ivm_save_fops = {
 	.owner = THIS_MODULE,
 	.read = ivm_save_read,
+	.poll = ivm_save_poll,
+#ifdef IVM_OWN_BAR_MMAP
+	.unlocked_ioctl = ivm_save_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+#endif
 	.release = ivm_file_release,
 };
 
@@ -411,25 +575,39 @@ static noinline struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 		ret = -ENOMEM;
 		goto err_free_file;
 	}
+	if (save) {
+		ret = ivm_dirty_init(&f->dirty, &mig->desc, mig->ops->mem_bar);
+	} else {
+		f->cover = kvzalloc(ivm_cover_size(&mig->desc),
+				    GFP_KERNEL_ACCOUNT);
+		ret = f->cover ? 0 : -ENOMEM;
+	}
+	if (ret)
+		goto err_free_bounce;
 	f->mig = mig;
 	f->kind = kind;
 	f->gen = atomic_read(&mig->reset_gen);
+	f->inflight_initial = true;
 	mutex_init(&f->lock);
+	init_waitqueue_head(&f->poll_wq);
 	f->filp = ivm_should_fail("anon_file") ? ERR_PTR(-ENFILE) :
 		anon_inode_getfile("[ivshmem-vfio-pci-mig]",
 				   save ? &ivm_save_fops : &ivm_resume_fops,
 				   f, save ? O_RDONLY : O_WRONLY);
 	if (IS_ERR(f->filp)) {
 		ret = PTR_ERR(f->filp);
-		goto err_free_bounce;
+		goto err_free_maps;
 	}
 	stream_open(f->filp->f_inode, f->filp);
 	/* Our own reference, dropped by ivm_file_retire(). */
 	get_file(f->filp);
 	return f;
 
-err_free_bounce:
+err_free_maps:
 	mutex_destroy(&f->lock);
+	ivm_dirty_free(&f->dirty);
+	kvfree(f->cover);
+err_free_bounce:
 	kvfree(f->bounce);
 err_free_file:
 	kfree(f);
@@ -449,7 +627,13 @@ static void ivm_file_retire(struct ivm_file **fp)
 
 	if (!f)
 		return;
+	lockdep_assert_held(&f->mig->state_mutex);
 	WRITE_ONCE(f->disabled, true);
+	wake_up_interruptible_poll(&f->poll_wq, EPOLLHUP);
+	if (f->tracking) {
+		ivm_track_stop(f->mig);
+		f->tracking = false;
+	}
 	mutex_lock(&f->lock);
 	mutex_unlock(&f->lock);
 	fput(f->filp);
@@ -466,8 +650,10 @@ static void ivm_file_retire(struct ivm_file **fp)
 static void ivm_reset_locked(struct ivm_mig *mig)
 {
 	lockdep_assert_held(&mig->state_mutex);
-	if (mig->save_file)
+	if (mig->save_file) {
 		WRITE_ONCE(mig->save_file->disabled, true);
+		wake_up_interruptible_poll(&mig->save_file->poll_wq, EPOLLHUP);
+	}
 	if (mig->resume_file)
 		WRITE_ONCE(mig->resume_file->disabled, true);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
@@ -534,10 +720,78 @@ static struct file *ivm_start_save(struct ivm_mig *mig)
 		fput(f->filp);
 		return ERR_PTR(ret);
 	}
-	ivm_save_init(&f->save, &mig->desc, regs);
+	ivm_save_init(&f->save, &mig->desc);
+	memcpy(f->regs, regs, mig->desc.regs_size);
+	f->stopped = true;
 	mig->save_file = f;
 	return f->filp;
 }
+
+#ifdef IVM_OWN_BAR_MMAP
+/*
+ * RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P: a save that sends all
+ * of device memory while the device runs and tracks what the user writes.
+ */
+static struct file *ivm_start_precopy(struct ivm_mig *mig)
+{
+	struct ivm_file *f;
+
+	lockdep_assert_held(&mig->state_mutex);
+	ivm_file_retire(&mig->save_file);
+	ivm_file_retire(&mig->resume_file);
+	f = ivm_file_create(mig, IVM_FILE_SAVE);
+	if (IS_ERR(f))
+		return ERR_CAST(f);
+	ivm_save_init(&f->save, &mig->desc);
+	f->precopy = true;
+	ivm_track_start(mig, &f->dirty, &f->poll_wq);
+	f->tracking = true;
+	mig->save_file = f;
+	return f->filp;
+}
+
+/*
+ * PRE_COPY_P2P -> STOP_COPY: the same save goes on with the device frozen:
+ * the registers, the pages still dirty, the end.
+ */
+static int ivm_precopy_stop(struct ivm_mig *mig)
+{
+	struct ivm_file *f = mig->save_file;
+	u8 regs[IVM_REGS_MAX];
+	u16 cmd;
+	int ret;
+
+	lockdep_assert_held(&mig->state_mutex);
+	if (WARN_ON(!f))
+		return -EINVAL;
+	ret = ivm_bar_freeze(mig);
+	if (ret)
+		return ret;
+	ret = ivm_lock_device(mig, &cmd);
+	if (!ret) {
+		ret = ivm_should_fail("save_regs") ? -EIO :
+			mig->ops->save_regs(mig, regs);
+		ivm_unlock_device(mig, cmd);
+	}
+	if (ret) {
+		/* Frozen, nothing was written meanwhile: tracking is intact. */
+		ivm_bar_thaw(mig);
+		return ret;
+	}
+	ivm_track_stop(mig);
+	f->tracking = false;
+
+	mutex_lock(&f->lock);
+	memcpy(f->regs, regs, mig->desc.regs_size);
+	f->precopy = false;
+	f->stopped = true;
+	f->stop_pos = f->save.pos;
+	mutex_unlock(&f->lock);
+	wake_up_interruptible_poll(&f->poll_wq, EPOLLIN | EPOLLRDNORM);
+	return 0;
+}
+
+#endif /* IVM_OWN_BAR_MMAP */
 
 static struct file *ivm_start_resume(struct ivm_mig *mig)
 {
@@ -548,7 +802,7 @@ static struct file *ivm_start_resume(struct ivm_mig *mig)
 	f = ivm_file_create(mig, IVM_FILE_RESUME);
 	if (IS_ERR(f))
 		return ERR_CAST(f);
-	ivm_parse_init(&f->parse, &mig->desc);
+	ivm_parse_init(&f->parse, &mig->desc, f->cover);
 	mig->resume_file = f;
 	/*
 	 * The user may touch the BARs while resuming: QEMU maps them into
@@ -605,6 +859,33 @@ static struct file *ivm_step(struct ivm_mig *mig,
 {
 	enum vfio_device_mig_state cur = mig->mig_state;
 	int ret;
+
+	lockdep_assert_held(&mig->state_mutex);
+#ifdef IVM_OWN_BAR_MMAP
+	/* Pre-copy: open the save, move within it, leave it or stop in it. */
+	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY) ||
+	    (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY_P2P))
+		return ivm_start_precopy(mig);
+	if ((cur == VFIO_DEVICE_STATE_PRE_COPY &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY_P2P) ||
+	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY))
+		return NULL;
+	if ((cur == VFIO_DEVICE_STATE_PRE_COPY &&
+	     next == VFIO_DEVICE_STATE_RUNNING) ||
+	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
+	     next == VFIO_DEVICE_STATE_RUNNING_P2P)) {
+		ivm_file_retire(&mig->save_file);
+		return NULL;
+	}
+	if (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
+	    next == VFIO_DEVICE_STATE_STOP_COPY) {
+		ret = ivm_precopy_stop(mig);
+		return ret ? ERR_PTR(ret) : NULL;
+	}
+#endif
 
 	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P) ||
@@ -702,10 +983,34 @@ static int ivm_get_state(struct vfio_device *core_vdev,
 }
 
 #ifdef IVM_HAVE_MIG_DATA_SIZE
+/*
+ * The length of STOP_COPY: the whole stream without pre-copy; in PRE_COPY
+ * what an immediate STOP_COPY would still produce; in STOP_COPY after
+ * pre-copy what STOP_COPY produces (read or not).
+ */
 static int ivm_get_data_size(struct vfio_device *core_vdev,
 			     unsigned long *len)
 {
-	*len = ivm_stream_size(&to_mig(core_vdev)->desc);
+	struct ivm_mig *mig = to_mig(core_vdev);
+	struct ivm_file *f;
+	u64 n;
+
+	mutex_lock(&mig->state_mutex);
+	f = mig->save_file;
+	n = ivm_stream_size(&mig->desc);
+	if (f && (mig->mig_state == VFIO_DEVICE_STATE_PRE_COPY ||
+		  mig->mig_state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+		  mig->mig_state == VFIO_DEVICE_STATE_STOP_COPY)) {
+		mutex_lock(&f->lock);
+		if (!ivm_file_dead(f)) {
+			n = ivm_save_remaining(f);
+			if (f->stopped)
+				n += f->save.pos - f->stop_pos;
+		}
+		mutex_unlock(&f->lock);
+	}
+	ivm_state_unlock(mig);
+	*len = n;
 	return 0;
 }
 #endif
@@ -873,6 +1178,10 @@ int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	core_vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |
 				     VFIO_MIGRATION_P2P;
+#ifdef IVM_OWN_BAR_MMAP
+	if (ivm_precopy)
+		core_vdev->migration_flags |= VFIO_MIGRATION_PRE_COPY;
+#endif
 	core_vdev->mig_ops = &ivm_mig_ops;
 #ifdef IVM_HAVE_LOG_OPS
 	/*

@@ -26,6 +26,8 @@ struct ivm_file;
 
 /**
  * struct ivm_dev_ops - what a device provides to the migration core
+ * @mem_bar: the BAR whose contents are the device memory of the stream;
+ *	user writes to it are tracked while pre-copying
  * @describe: fill in identity, memory size and register blob size
  * @save_regs: capture the register blob; must leave the device unchanged
  * @load_regs: apply a register blob captured by @save_regs
@@ -39,6 +41,7 @@ struct ivm_file;
  * memory.  They return 0 or a negative errno.
  */
 struct ivm_dev_ops {
+	unsigned int mem_bar;
 	void (*describe)(struct ivm_mig *mig, struct ivm_stream_desc *desc);
 	int (*save_regs)(struct ivm_mig *mig, void *regs);
 	int (*load_regs)(struct ivm_mig *mig, const void *regs);
@@ -81,6 +84,9 @@ struct ivm_log_range {
  *	core_device.memory_lock instead (see ivm_bar.c)
  * @access_count: user BAR region reads and writes in progress
  * @access_wq: woken when @access_count drops to zero
+ * @track_bits: while pre-copying, the saving file's bitmap of pages still
+ *	to send, which faults and region writes mark; NULL otherwise
+ * @track_wq: woken when a page becomes dirty (poll() of the saving file)
  * @log_active: DMA logging started
  * @log_nranges: entries in @log_ranges
  * @log_ranges: the logged IOVA ranges
@@ -106,6 +112,14 @@ struct ivm_mig {
 	bool frozen;
 	unsigned int access_count;
 	wait_queue_head_t access_wq;
+
+	/*
+	 * protected by core_device.memory_lock: set and cleared with it held
+	 * for writing, used by faults and region writes with it held for
+	 * reading (ivm_dirty.c)
+	 */
+	unsigned long *track_bits;
+	wait_queue_head_t *track_wq;
 
 	bool log_active;
 	u32 log_nranges;

@@ -101,16 +101,53 @@ bool ivm_desc_valid(const struct ivm_stream_desc *desc)
 }
 
 /**
- * ivm_stream_size - exact byte length of a complete stream
+ * ivm_stream_pages - pages of device memory a stream covers
+ * @desc: what the stream describes
+ *
+ * Return: @desc->mem_size in IVM_STREAM_PAGE_SIZE pages, the last one
+ * possibly partial.
+ */
+u64 ivm_stream_pages(const struct ivm_stream_desc *desc)
+{
+	return desc->mem_size / IVM_STREAM_PAGE_SIZE +
+	       !!(desc->mem_size % IVM_STREAM_PAGE_SIZE);
+}
+
+/**
+ * ivm_cover_size - bytes of the coverage bitmap a parser needs
  * @desc: what the stream describes; must satisfy ivm_desc_valid()
  *
- * Return: the number of bytes a save of @desc produces.
+ * Return: one bit per page of device memory, rounded up to bytes.
+ */
+size_t ivm_cover_size(const struct ivm_stream_desc *desc)
+{
+	return ivm_stream_pages(desc) / 8 + !!(ivm_stream_pages(desc) % 8);
+}
+
+/**
+ * ivm_stream_tail_size - bytes of the REGS and END records
+ * @desc: what the stream describes
+ *
+ * Return: what a stream still needs after its last MEM record.
+ */
+u64 ivm_stream_tail_size(const struct ivm_stream_desc *desc)
+{
+	return REC_SIZE + desc->regs_size + REC_SIZE + END_SIZE;
+}
+
+/**
+ * ivm_stream_size - exact byte length of a stream without pre-copy
+ * @desc: what the stream describes; must satisfy ivm_desc_valid()
+ *
+ * A save that starts with the device stopped sends every page once, in
+ * records of IVM_MEM_RECORD_MAX bytes aligned to that size.
+ *
+ * Return: the number of bytes such a save of @desc produces.
  */
 u64 ivm_stream_size(const struct ivm_stream_desc *desc)
 {
-	return HDR_SIZE + REC_SIZE + desc->regs_size +
-	       mem_records(desc->mem_size) * REC_SIZE + desc->mem_size +
-	       REC_SIZE + END_SIZE;
+	return HDR_SIZE + mem_records(desc->mem_size) * REC_SIZE +
+	       desc->mem_size + ivm_stream_tail_size(desc);
 }
 
 static u32 build_record(u8 *p, u32 type, u64 offset, u64 length)
@@ -126,7 +163,6 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
 {
 	const struct ivm_stream_desc *d = &cur->desc;
 	u8 *m = cur->meta;
-	u64 len;
 
 	cur->phase = phase;
 	cur->meta_pos = 0;
@@ -145,24 +181,16 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
 		put64(m + H_BAR2_SIZE, d->mem_size);
 		cur->meta_len = HDR_SIZE;
 		break;
-	case IVM_SAVE_REGS:
-		cur->meta_len = build_record(m, IVM_REC_REGS, 0, d->regs_size);
-		memcpy(m + cur->meta_len, cur->regs, d->regs_size);
-		cur->meta_len += d->regs_size;
-		break;
-	case IVM_SAVE_MEM_HDR:
-		len = min64(d->mem_size - cur->mem_next, IVM_MEM_RECORD_MAX);
-		cur->rec_end = cur->mem_next + len;
-		cur->meta_len = build_record(m, IVM_REC_MEM, cur->mem_next,
-					     len);
-		break;
 	case IVM_SAVE_END:
 		cur->meta_len = build_record(m, IVM_REC_END, 0, END_SIZE);
 		put32(m + cur->meta_len, ~cur->crc);
 		put32(m + cur->meta_len + 4, 0);
 		cur->meta_len += END_SIZE;
 		break;
+	case IVM_SAVE_REGS:
+	case IVM_SAVE_MEM_HDR:
 	case IVM_SAVE_MEM:
+	case IVM_SAVE_IDLE:
 	case IVM_SAVE_DONE:
 		break;
 	}
@@ -172,16 +200,81 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
  * ivm_save_init - start producing a stream
  * @cur: the cursor
  * @desc: what is saved; must satisfy ivm_desc_valid()
- * @regs: @desc->regs_size bytes of register state, copied into the cursor
+ *
+ * The cursor emits the header, then stands at IVM_SEG_IDLE until the caller
+ * queues the next record with ivm_save_mem(), ivm_save_regs() or
+ * ivm_save_end().
  */
 void ivm_save_init(struct ivm_save_cursor *cur,
-		   const struct ivm_stream_desc *desc, const void *regs)
+		   const struct ivm_stream_desc *desc)
 {
 	memset(cur, 0, sizeof(*cur));
 	cur->desc = *desc;
-	memcpy(cur->regs, regs, desc->regs_size);
 	cur->crc = ~0U;
 	save_enter(cur, IVM_SAVE_HEADER);
+}
+
+/**
+ * ivm_save_regs - queue the REGS record
+ * @cur: the cursor, at IVM_SEG_IDLE
+ * @regs: @cur->desc.regs_size bytes of register state, copied
+ */
+void ivm_save_regs(struct ivm_save_cursor *cur, const void *regs)
+{
+	u32 n = cur->desc.regs_size;
+
+	save_enter(cur, IVM_SAVE_REGS);
+	cur->meta_len = build_record(cur->meta, IVM_REC_REGS, 0, n);
+	memcpy(cur->meta + cur->meta_len, regs, n);
+	cur->meta_len += n;
+}
+
+/**
+ * ivm_save_mem - queue a MEM record
+ * @cur: the cursor, at IVM_SEG_IDLE
+ * @offset: first byte of device memory; a multiple of IVM_STREAM_PAGE_SIZE
+ * @len: bytes, at most IVM_MEM_RECORD_MAX, a multiple of
+ *	IVM_STREAM_PAGE_SIZE unless the record ends device memory
+ *
+ * The payload follows the header as IVM_SEG_MEM segments.
+ */
+void ivm_save_mem(struct ivm_save_cursor *cur, u64 offset, u64 len)
+{
+	save_enter(cur, IVM_SAVE_MEM_HDR);
+	cur->mem_next = offset;
+	cur->rec_end = offset + len;
+	cur->meta_len = build_record(cur->meta, IVM_REC_MEM, offset, len);
+}
+
+/**
+ * ivm_save_end - queue the END record, the last bytes of the stream
+ * @cur: the cursor, at IVM_SEG_IDLE
+ */
+void ivm_save_end(struct ivm_save_cursor *cur)
+{
+	save_enter(cur, IVM_SAVE_END);
+}
+
+/**
+ * ivm_save_pending - bytes queued but not yet emitted
+ * @cur: the cursor
+ *
+ * Return: the rest of the current record (header and payload).
+ */
+u64 ivm_save_pending(const struct ivm_save_cursor *cur)
+{
+	switch (cur->phase) {
+	case IVM_SAVE_MEM_HDR:
+		return cur->meta_len - cur->meta_pos + cur->rec_end -
+		       cur->mem_next;
+	case IVM_SAVE_MEM:
+		return cur->rec_end - cur->mem_next;
+	case IVM_SAVE_IDLE:
+	case IVM_SAVE_DONE:
+		return 0;
+	default:
+		return cur->meta_len - cur->meta_pos;
+	}
 }
 
 /**
@@ -199,6 +292,9 @@ void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg)
 		seg->kind = IVM_SEG_MEM;
 		seg->offset = cur->mem_next;
 		seg->len = cur->rec_end - cur->mem_next;
+		break;
+	case IVM_SAVE_IDLE:
+		seg->kind = IVM_SEG_IDLE;
 		break;
 	case IVM_SAVE_DONE:
 		seg->kind = IVM_SEG_DONE;
@@ -225,10 +321,8 @@ void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
 
 	if (cur->phase == IVM_SAVE_MEM) {
 		cur->mem_next += n;
-		if (cur->mem_next < cur->rec_end)
-			return;
-		save_enter(cur, cur->mem_next < cur->desc.mem_size ?
-			   IVM_SAVE_MEM_HDR : IVM_SAVE_END);
+		if (cur->mem_next == cur->rec_end)
+			save_enter(cur, IVM_SAVE_IDLE);
 		return;
 	}
 
@@ -237,17 +331,14 @@ void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
 		return;
 
 	switch (cur->phase) {
-	case IVM_SAVE_HEADER:
-		save_enter(cur, IVM_SAVE_REGS);
-		break;
-	case IVM_SAVE_REGS:
-		save_enter(cur, IVM_SAVE_MEM_HDR);
-		break;
 	case IVM_SAVE_MEM_HDR:
-		save_enter(cur, IVM_SAVE_MEM);
+		cur->phase = IVM_SAVE_MEM;
+		break;
+	case IVM_SAVE_END:
+		save_enter(cur, IVM_SAVE_DONE);
 		break;
 	default:
-		save_enter(cur, IVM_SAVE_DONE);
+		save_enter(cur, IVM_SAVE_IDLE);
 		break;
 	}
 }
@@ -293,6 +384,9 @@ static int check_header(struct ivm_parser *p)
 	if (get32(b + H_MAGIC) != IVM_STREAM_MAGIC)
 		return bad_field(p, "magic", get32(b + H_MAGIC),
 				 IVM_STREAM_MAGIC);
+	if (get16(b + H_VERSION) == 1)
+		return bad_field(p, "version (v1 streams are no longer accepted)",
+				 1, IVM_STREAM_VERSION);
 	if (get16(b + H_VERSION) != IVM_STREAM_VERSION)
 		return bad_field(p, "version", get16(b + H_VERSION),
 				 IVM_STREAM_VERSION);
@@ -321,29 +415,68 @@ static int check_header(struct ivm_parser *p)
 	return 0;
 }
 
+/* Mark the pages [@off, @end) of device memory as received. */
+static void cover_pages(struct ivm_parser *p, u64 off, u64 end)
+{
+	u64 pg = off / IVM_STREAM_PAGE_SIZE;
+	u64 last = (end - 1) / IVM_STREAM_PAGE_SIZE;
+
+	for (; pg <= last; pg++) {
+		u8 bit = 1U << (pg % 8);
+
+		if (p->cover[pg / 8] & bit)
+			continue;
+		p->cover[pg / 8] |= bit;
+		p->covered++;
+	}
+}
+
+static int check_mem(struct ivm_parser *p, u64 off, u64 len)
+{
+	u64 end;
+
+	if (off % IVM_STREAM_PAGE_SIZE)
+		return bad_field(p, "MEM offset (page multiple)", off,
+				 off - off % IVM_STREAM_PAGE_SIZE);
+	if (!len)
+		return bad_field(p, "MEM length", 0, IVM_STREAM_PAGE_SIZE);
+	if (check_add_overflow(off, len, &end) || end > p->desc.mem_size)
+		return bad_field(p, "MEM length", len,
+				 off < p->desc.mem_size ?
+				 p->desc.mem_size - off : 0);
+	if (end != p->desc.mem_size && len % IVM_STREAM_PAGE_SIZE)
+		return bad_field(p, "MEM length (page multiple)", len,
+				 len - len % IVM_STREAM_PAGE_SIZE);
+	cover_pages(p, off, end);
+	p->mem_next = off;
+	p->rec_end = end;
+	return 0;
+}
+
+/*
+ * Version 2: REGS exactly once, MEM records anywhere before END, any number
+ * of times (a later copy of a page replaces an earlier one), END last and
+ * only once REGS arrived and every page was covered.
+ */
 static int check_record(struct ivm_parser *p)
 {
 	const u8 *b = p->buf;
 	u32 type = get32(b + R_TYPE);
 	u64 off = get64(b + R_OFFSET);
 	u64 len = get64(b + R_LENGTH);
-	u32 expected;
-	u64 end;
 
-	if (!p->have_regs)
-		expected = IVM_REC_REGS;
-	else if (p->mem_next < p->desc.mem_size)
-		expected = IVM_REC_MEM;
-	else
-		expected = IVM_REC_END;
-
-	if (type != expected)
-		return bad_field(p, "record type", type, expected);
+	if (type != IVM_REC_REGS && type != IVM_REC_MEM &&
+	    type != IVM_REC_END)
+		return bad_field(p, "record type (REGS 1, MEM 2, END 3)", type,
+				 p->have_regs ? IVM_REC_MEM : IVM_REC_REGS);
 	if (get32(b + R_FLAGS))
 		return bad_field(p, "record flags", get32(b + R_FLAGS), 0);
 
 	switch (type) {
 	case IVM_REC_REGS:
+		if (p->have_regs)
+			return bad_field(p, "record type (second REGS)", type,
+					 IVM_REC_MEM);
 		if (off)
 			return bad_field(p, "REGS offset", off, 0);
 		if (len != p->desc.regs_size)
@@ -358,22 +491,18 @@ static int check_record(struct ivm_parser *p)
 		}
 		return 0;
 	case IVM_REC_MEM:
-		if (off != p->mem_next)
-			return bad_field(p, "MEM offset", off, p->mem_next);
-		if (!len)
-			return bad_field(p, "MEM length", 0, IVM_STREAM_PAGE_SIZE);
-		if (check_add_overflow(off, len, &end) ||
-		    end > p->desc.mem_size)
-			return bad_field(p, "MEM length", len,
-					 p->desc.mem_size - off);
-		if (end != p->desc.mem_size && len % IVM_STREAM_PAGE_SIZE)
-			return bad_field(p, "MEM length (page multiple)", len,
-					 len - len % IVM_STREAM_PAGE_SIZE);
+		if (check_mem(p, off, len))
+			return -1;
 		p->crc = ivm_crc32c(p->crc, b, REC_SIZE);
-		p->rec_end = end;
 		parse_expect(p, IVM_PARSE_MEM, 0);
 		return 0;
 	default:
+		if (!p->have_regs)
+			return bad_field(p, "record type (END before REGS)",
+					 type, IVM_REC_REGS);
+		if (p->covered != p->npages)
+			return bad_field(p, "END record: pages received",
+					 p->covered, p->npages);
 		if (off)
 			return bad_field(p, "END offset", off, 0);
 		if (len != END_SIZE)
@@ -416,11 +545,16 @@ static int complete_piece(struct ivm_parser *p)
  * ivm_parse_init - start consuming a stream
  * @p: the parser
  * @desc: the destination device; the stream header must match it
+ * @cover: ivm_cover_size(@desc) bytes for the coverage bitmap, cleared here
  */
-void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc)
+void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc,
+		    u8 *cover)
 {
 	memset(p, 0, sizeof(*p));
 	p->desc = *desc;
+	p->cover = cover;
+	p->npages = ivm_stream_pages(desc);
+	memset(cover, 0, ivm_cover_size(desc));
 	p->crc = ~0U;
 	parse_expect(p, IVM_PARSE_HEADER, HDR_SIZE);
 }
@@ -517,9 +651,10 @@ int ivm_parse_finish(struct ivm_parser *p)
 		return 0;
 	if (p->phase != IVM_PARSE_ERROR) {
 		snprintf(why, sizeof(why),
-			 "stream truncated after %llu bytes (of %llu)",
+			 "stream truncated after %llu bytes (%llu of %llu pages)",
 			 (unsigned long long)p->pos,
-			 (unsigned long long)ivm_stream_size(&p->desc));
+			 (unsigned long long)p->covered,
+			 (unsigned long long)p->npages);
 		ivm_parse_fail(p, why);
 	}
 	return -1;

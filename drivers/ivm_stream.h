@@ -3,8 +3,11 @@
  * ivshmem-vfio-pci: encoder and decoder of the migration stream.
  *
  * Pure logic with no device access and no locking of its own: the caller
- * serialises all calls on one cursor or parser.  The same source builds into
- * the kernel module and into userspace unit tests.
+ * serialises all calls on one cursor or parser.  The encoder emits the
+ * header and then whatever record the caller asks for next (which memory,
+ * when the registers, when the end); the decoder accepts memory records in
+ * any order and any number of times and keeps a coverage bitmap.  The same
+ * source builds into the kernel module and into userspace unit tests.
  */
 #ifndef IVM_STREAM_H
 #define IVM_STREAM_H
@@ -49,6 +52,7 @@ struct ivm_stream_desc {
 enum ivm_seg_kind {
 	IVM_SEG_META,	/* bytes the cursor or parser holds itself */
 	IVM_SEG_MEM,	/* device memory at an offset */
+	IVM_SEG_IDLE,	/* save: between records, the caller picks the next */
 	IVM_SEG_DONE,	/* end of stream */
 };
 
@@ -71,6 +75,7 @@ enum ivm_save_phase {
 	IVM_SAVE_REGS,
 	IVM_SAVE_MEM_HDR,
 	IVM_SAVE_MEM,
+	IVM_SAVE_IDLE,
 	IVM_SAVE_END,
 	IVM_SAVE_DONE,
 };
@@ -86,7 +91,6 @@ enum ivm_save_phase {
  * @meta: bytes of the current META segment
  * @meta_len: valid bytes in @meta
  * @meta_pos: bytes of @meta already emitted
- * @regs: register blob, captured when the cursor is initialised
  */
 struct ivm_save_cursor {
 	struct ivm_stream_desc desc;
@@ -98,7 +102,6 @@ struct ivm_save_cursor {
 	u8 meta[IVM_META_MAX];
 	u32 meta_len;
 	u32 meta_pos;
-	u8 regs[IVM_REGS_MAX];
 };
 
 enum ivm_parse_phase {
@@ -123,6 +126,10 @@ enum ivm_parse_phase {
  * @want: size of the fixed-size piece being collected in @buf
  * @have: bytes of it collected so far
  * @have_regs: a REGS record was consumed
+ * @cover: one bit per IVM_STREAM_PAGE_SIZE page of device memory, set once
+ *	a MEM record covered it (ivm_cover_size() bytes, owned by the caller)
+ * @npages: pages of device memory
+ * @covered: bits set in @cover
  * @buf: collects fixed-size pieces that may arrive split across writes
  * @regs: register blob from the REGS record
  * @err: what was wrong, once @phase is IVM_PARSE_ERROR
@@ -137,20 +144,31 @@ struct ivm_parser {
 	u32 want;
 	u32 have;
 	bool have_regs;
+	u8 *cover;
+	u64 npages;
+	u64 covered;
 	u8 buf[IVM_META_MAX];
 	u8 regs[IVM_REGS_MAX];
 	char err[96];
 };
 
 u64 ivm_stream_size(const struct ivm_stream_desc *desc);
+u64 ivm_stream_tail_size(const struct ivm_stream_desc *desc);
+u64 ivm_stream_pages(const struct ivm_stream_desc *desc);
+size_t ivm_cover_size(const struct ivm_stream_desc *desc);
 bool ivm_desc_valid(const struct ivm_stream_desc *desc);
 
 void ivm_save_init(struct ivm_save_cursor *cur,
-		   const struct ivm_stream_desc *desc, const void *regs);
+		   const struct ivm_stream_desc *desc);
 void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg);
 void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n);
+void ivm_save_regs(struct ivm_save_cursor *cur, const void *regs);
+void ivm_save_mem(struct ivm_save_cursor *cur, u64 offset, u64 len);
+void ivm_save_end(struct ivm_save_cursor *cur);
+u64 ivm_save_pending(const struct ivm_save_cursor *cur);
 
-void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc);
+void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc,
+		    u8 *cover);
 long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len);
 void ivm_parse_peek(const struct ivm_parser *p, struct ivm_seg *seg);
 void ivm_parse_mem_done(struct ivm_parser *p, const void *data, u64 n);

@@ -148,6 +148,7 @@ static int ivshmem_reset(struct ivm_mig *mig)
 }
 
 static const struct ivm_dev_ops ivshmem_dev_ops = {
+	.mem_bar = IVSHMEM_MEM_BAR,
 	.describe = ivshmem_describe,
 	.save_regs = ivshmem_save_regs,
 	.load_regs = ivshmem_load_regs,

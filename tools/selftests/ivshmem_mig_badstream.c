@@ -26,13 +26,14 @@
 
 enum mut_kind {
 	M_HDR,		/* header field at off */
+	M_REC_GAP,	/* record field at off: a valid record, but a page is
+			 * never covered, so END is refused (stream v2) */
 	M_REC,		/* record header field of record rec at off */
 	M_ENDPAY,	/* END payload field at off (CRC fixed before) */
 	M_FLIP,		/* flip bit val of payload byte off of record rec */
 	M_END_EARLY,	/* END record right after REGS */
 	M_DROP_REGS,	/* no REGS record */
 	M_DUP_REGS,	/* REGS record twice */
-	M_DUP_MEM,	/* first MEM record twice */
 	M_TRAIL_BYTE,	/* one byte after END */
 	M_TRAIL_STREAM,	/* a second complete stream after END */
 	M_NONE,
@@ -57,7 +58,8 @@ struct mutation {
 	X(magic_byteswapped,	M_HDR, 0, 0, 4, OP_SET, 0x49564d53)	\
 	X(magic_last_byte,	M_HDR, 0, 3, 1, OP_XOR, 0x80)		\
 	X(version_zero,		M_HDR, 0, 4, 2, OP_SET, 0)		\
-	X(version_next,		M_HDR, 0, 4, 2, OP_SET, 2)		\
+	X(version_one,		M_HDR, 0, 4, 2, OP_SET, 1)		\
+	X(version_next,		M_HDR, 0, 4, 2, OP_SET, IVM_STREAM_VERSION + 1) \
 	X(version_max,		M_HDR, 0, 4, 2, OP_SET, 0xffff)		\
 	X(header_size_short,	M_HDR, 0, 6, 2, OP_SET, 32)		\
 	X(header_size_long,	M_HDR, 0, 6, 2, OP_SET, 48)		\
@@ -91,14 +93,14 @@ struct mutation {
 	X(mem_type_end,		M_REC, 1, 0, 4, OP_SET, IVM_REC_END)	\
 	X(mem_flags,		M_REC, 1, 4, 4, OP_SET, 1)		\
 	X(mem_flags_high,	M_REC, 1, 4, 4, OP_SET, 0x80000000)	\
-	X(mem_first_offset,	M_REC, 1, 8, 8, OP_SET, 4096)		\
+	X(mem_first_offset,	M_REC_GAP, 1, 8, 8, OP_SET, 4096)	\
 	X(mem_length_zero,	M_REC, 1, 16, 8, OP_SET, 0)		\
 	X(mem_length_beyond_bar, M_REC, 1, 16, 8, OP_SET, 1ULL << 40)	\
 	X(mem_length_wrap,	M_REC, 1, 16, 8, OP_SET, 0xfffffffffffff000ULL) \
 	X(mem2_offset_wrap,	M_REC, 2, 8, 8, OP_SET, 0xfffffffffffff000ULL) \
-	X(mem2_backwards,	M_REC, 2, 8, 8, OP_SET, 0)		\
+	X(mem2_backwards,	M_REC_GAP, 2, 8, 8, OP_SET, 0)		\
 	X(mem2_gap,		M_REC, 2, 8, 8, OP_ADD, 4096)		\
-	X(mem2_overlap,		M_REC, 2, 8, 8, OP_ADD, (uint64_t)-4096) \
+	X(mem2_overlap,		M_REC_GAP, 2, 8, 8, OP_ADD, (uint64_t)-4096) \
 	X(mem2_beyond_bar,	M_REC, 2, 8, 8, OP_ADD, 1ULL << 20)	\
 	X(mem2_length_long,	M_REC, 2, 16, 8, OP_ADD, 4096)		\
 	X(end_type,		M_REC, 3, 0, 4, OP_SET, 5)		\
@@ -117,7 +119,6 @@ struct mutation {
 	X(end_early,		M_END_EARLY, 0, 0, 0, 0, 0)		\
 	X(drop_regs,		M_DROP_REGS, 0, 0, 0, 0, 0)		\
 	X(dup_regs,		M_DUP_REGS, 0, 0, 0, 0, 0)		\
-	X(dup_mem,		M_DUP_MEM, 0, 0, 0, 0, 0)		\
 	X(trailing_byte,	M_TRAIL_BYTE, 0, 0, 0, 0, 0)		\
 	X(trailing_stream,	M_TRAIL_STREAM, 0, 0, 0, 0, 0)
 
@@ -194,6 +195,15 @@ static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 		*at = p;
 		*win = IVM_RECHDR_LEN - m->off;
 		return 0;
+	case M_REC_GAP:
+		/* MEM records may come in any order: only END sees the gap. */
+		vmt_buf_set(out, s->p, s->len);
+		patch_field(out->p + r[m->rec].pos + m->off, m->size, m->op,
+			    m->val);
+		ivm_fix_crc(out->p, end);
+		*at = end;
+		*win = IVM_RECHDR_LEN;
+		return 0;
 	case M_ENDPAY:
 		vmt_buf_set(out, s->p, s->len);
 		p = end + IVM_RECHDR_LEN + m->off;
@@ -223,7 +233,8 @@ static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 		vmt_buf_append(out, s->p, IVM_HDR_LEN);
 		vmt_buf_append(out, s->p + r[1].pos, s->len - r[1].pos);
 		ivm_fix_crc(out->p, end - (r[1].pos - r[0].pos));
-		*at = IVM_HDR_LEN;
+		/* REGS may come anywhere before END: END sees it missing. */
+		*at = end - (r[1].pos - r[0].pos);
 		*win = IVM_RECHDR_LEN;
 		return 0;
 	case M_DUP_REGS:
@@ -232,14 +243,6 @@ static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 		vmt_buf_append(out, s->p + r[1].pos, s->len - r[1].pos);
 		ivm_fix_crc(out->p, end + (r[1].pos - r[0].pos));
 		*at = r[1].pos;
-		*win = IVM_RECHDR_LEN;
-		return 0;
-	case M_DUP_MEM:
-		vmt_buf_append(out, s->p, r[2].pos);
-		vmt_buf_append(out, s->p + r[1].pos, r[2].pos - r[1].pos);
-		vmt_buf_append(out, s->p + r[2].pos, s->len - r[2].pos);
-		ivm_fix_crc(out->p, end + (r[2].pos - r[1].pos));
-		*at = r[2].pos;
 		*win = IVM_RECHDR_LEN;
 		return 0;
 	case M_TRAIL_BYTE:

@@ -106,15 +106,17 @@ static void *storm_setter(void *arg)
 	};
 	struct storm_thread *t = arg;
 	struct storm *st = t->st;
+	uint64_t flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
 	struct vmt_rng rng;
 
 	vmt_rng_seed(&rng, t->seed);
+	/* PRE_COPY is valid where the driver offers it (not on 6.1). */
+	mig_get_flags(st->a.dev.fd, &flags);
 	while (!atomic_load(&st->stop)) {
 		uint32_t to = targets[vmt_rng_below(&rng, ARRAY_SIZE(targets))];
 		/* SET ERROR may succeed as a no-op while already in ERROR. */
 		bool valid = to == STATE(ERROR) ||
-			     mig_state_supported(VFIO_MIGRATION_STOP_COPY |
-						 VFIO_MIGRATION_P2P, to);
+			     mig_state_supported(flags, to);
 		int dfd = -1, r;
 
 		pthread_rwlock_rdlock(&st->devlock);
@@ -129,7 +131,7 @@ static void *storm_setter(void *arg)
 			storm_bad(st, "SET %s: %s", mig_state_name(to),
 				  strerror(-r));
 		if (dfd >= 0) {
-			if (to == STATE(STOP_COPY))
+			if (to == STATE(STOP_COPY) || to == STATE(PRE_COPY))
 				slot_publish(st, &st->save_slot, dfd);
 			else if (to == STATE(RESUMING))
 				slot_publish(st, &st->resume_slot, dfd);
@@ -158,7 +160,13 @@ static void *storm_getter(void *arg)
 {
 	struct storm_thread *t = arg;
 	struct storm *st = t->st;
+	uint64_t flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+	/* The setter's only pre-copy target is PRE_COPY itself. */
+	uint32_t last = STATE(RUNNING_P2P);
 
+	mig_get_flags(st->a.dev.fd, &flags);
+	if (flags & VFIO_MIGRATION_PRE_COPY)
+		last = STATE(PRE_COPY);
 	while (!atomic_load(&st->stop)) {
 		uint32_t cur = 0xffff;
 		int r;
@@ -169,7 +177,7 @@ static void *storm_getter(void *arg)
 		atomic_fetch_add(&st->n_get, 1);
 		if (r)
 			storm_bad(st, "GET: %s", strerror(-r));
-		else if (cur > STATE(RUNNING_P2P))
+		else if (cur > last)
 			storm_bad(st, "GET reported state %u", cur);
 	}
 	return NULL;
@@ -196,6 +204,11 @@ static void *storm_reader(void *arg)
 			ssize_t n = read(fd, buf, want);
 
 			atomic_fetch_add(&st->n_read, 1);
+			if (n < 0 && errno == ENOMSG) {
+				/* PRE_COPY: nothing pending right now. */
+				vmt_sleep_ms(1);
+				continue;
+			}
 			if (n < 0) {
 				if (errno != ENODEV)
 					storm_bad(st, "read of save fd: %s",

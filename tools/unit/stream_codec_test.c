@@ -66,11 +66,29 @@ static u8 *encode(const struct ivm_stream_desc *d, const u8 *mem,
 	u8 *out = malloc(cap + 1);
 	struct ivm_seg seg;
 
-	ivm_save_init(&cur, d, regs);
+	u64 next = 0;
+	bool regs_sent = false;
+
+	/* What the driver sends without pre-copy: REGS, memory, END. */
+	ivm_save_init(&cur, d);
 	for (;;) {
 		ivm_save_peek(&cur, &seg);
 		if (seg.kind == IVM_SEG_DONE)
 			break;
+		if (seg.kind == IVM_SEG_IDLE) {
+			if (!regs_sent) {
+				ivm_save_regs(&cur, regs);
+				regs_sent = true;
+			} else if (next < d->mem_size) {
+				n = d->mem_size - next < IVM_MEM_RECORD_MAX ?
+				    d->mem_size - next : IVM_MEM_RECORD_MAX;
+				ivm_save_mem(&cur, next, n);
+				next += n;
+			} else {
+				ivm_save_end(&cur);
+			}
+			continue;
+		}
 		n = seg.len < chunk(mode) ? seg.len : chunk(mode);
 		if (pos + n > cap)
 			break;
@@ -93,11 +111,14 @@ static u8 *encode(const struct ivm_stream_desc *d, const u8 *mem,
 static int decode(struct ivm_parser *p, const struct ivm_stream_desc *d,
 		  const u8 *s, u64 len, u8 *mem, int mode)
 {
+	static u8 cover[1 << 16];
 	struct ivm_seg seg;
 	u64 pos = 0, n;
 	long used;
 
-	ivm_parse_init(p, d);
+	if (ivm_cover_size(d) > sizeof(cover))
+		return -3;
+	ivm_parse_init(p, d, cover);
 	while (pos < len) {
 		n = len - pos < chunk(mode) ? len - pos : chunk(mode);
 		ivm_parse_peek(p, &seg);
@@ -282,6 +303,122 @@ TEST(mem_length_overflow)
 	r->length = ~0ULL;
 	EXPECT_EQ(-1, decode(&p, &d, s, len, dst, 2));
 	EXPECT_NE(NULL, strstr(p.err, "MEM length")) TH_LOG("%s", p.err);
+	free(s);
+}
+
+/* Build a record header at @p; returns its size. */
+static size_t rec(u8 *p, u32 type, u64 off, u64 len)
+{
+	struct ivm_record_header *r = (void *)p;
+
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->offset = off;
+	r->length = len;
+	return sizeof(*r);
+}
+
+/*
+ * Version 2: a stream of 3 pages sent as page 2, pages 0-1, page 1 again,
+ * REGS, END.  @skip_page0 leaves page 0 out, @twice_regs sends REGS twice.
+ */
+static u8 *build_v2(const struct ivm_stream_desc *d, const u8 *mem,
+		    bool skip_page0, bool twice_regs, u64 *len)
+{
+	u8 *s = calloc(1, 1 << 16), *p;
+	struct ivm_save_cursor cur;
+	struct ivm_seg seg;
+
+	/* The header as the encoder makes it. */
+	ivm_save_init(&cur, d);
+	ivm_save_peek(&cur, &seg);
+	memcpy(s, seg.data, seg.len);
+	p = s + seg.len;
+	p += rec(p, IVM_REC_MEM, 8192, 4096);
+	memcpy(p, mem + 8192, 4096);
+	p += 4096;
+	if (!skip_page0) {
+		p += rec(p, IVM_REC_MEM, 0, 8192);
+		memcpy(p, mem, 8192);
+		p += 8192;
+	}
+	p += rec(p, IVM_REC_MEM, 4096, 4096);
+	memcpy(p, mem + 4096, 4096);
+	p += 4096;
+	p += rec(p, IVM_REC_REGS, 0, 8);
+	memset(p, 0x5a, 8);
+	p += 8;
+	if (twice_regs) {
+		p += rec(p, IVM_REC_REGS, 0, 8);
+		p += 8;
+	}
+	p += rec(p, IVM_REC_END, 0, 8);
+	*(u32 *)p = ~ivm_crc32c(~0U, s, p - s - sizeof(struct ivm_record_header));
+	*(u32 *)(p + 4) = 0;
+	*len = p + 8 - s;
+	return s;
+}
+
+static const struct ivm_stream_desc v2_desc = {
+	.vendor = 0x1af4, .device = 0x1110, .revision = 1,
+	.mem_size = 3 * 4096, .regs_size = 8,
+};
+
+/* Out of order and repeated MEM records, REGS last: accepted. */
+TEST(v2_out_of_order_repeated)
+{
+	u8 mem[3 * 4096], dst[3 * 4096] = { 0 };
+	struct ivm_parser p;
+	u64 len, i;
+	u8 *s;
+
+	for (i = 0; i < sizeof(mem); i++)
+		mem[i] = rnd();
+	s = build_v2(&v2_desc, mem, false, false, &len);
+	ASSERT_EQ(0, decode(&p, &v2_desc, s, len, dst, 1)) TH_LOG("%s", p.err);
+	EXPECT_EQ(0, memcmp(mem, dst, sizeof(mem)));
+	EXPECT_EQ(0x5a, p.regs[7]);
+	free(s);
+}
+
+/* END before every page arrived: refused at the END record. */
+TEST(v2_coverage_incomplete)
+{
+	u8 mem[3 * 4096] = { 0 }, dst[3 * 4096];
+	struct ivm_parser p;
+	u64 len;
+	u8 *s = build_v2(&v2_desc, mem, true, false, &len);
+
+	EXPECT_EQ(-1, decode(&p, &v2_desc, s, len, dst, 4));
+	EXPECT_NE(NULL, strstr(p.err, "pages received")) TH_LOG("%s", p.err);
+	free(s);
+}
+
+/* A second REGS record is refused. */
+TEST(v2_second_regs)
+{
+	u8 mem[3 * 4096] = { 0 }, dst[3 * 4096];
+	struct ivm_parser p;
+	u64 len;
+	u8 *s = build_v2(&v2_desc, mem, false, true, &len);
+
+	EXPECT_EQ(-1, decode(&p, &v2_desc, s, len, dst, 0));
+	EXPECT_NE(NULL, strstr(p.err, "second REGS")) TH_LOG("%s", p.err);
+	free(s);
+}
+
+/* A version 1 stream is refused with a message that says so. */
+TEST(v1_refused)
+{
+	u8 mem[3 * 4096] = { 0 }, dst[3 * 4096];
+	struct ivm_parser p;
+	u64 len;
+	u8 *s = build_v2(&v2_desc, mem, false, false, &len);
+
+	s[4] = 1;
+	s[5] = 0;
+	EXPECT_EQ(-1, decode(&p, &v2_desc, s, len, dst, 2));
+	EXPECT_NE(NULL, strstr(p.err, "v1 streams")) TH_LOG("%s", p.err);
 	free(s);
 }
 

@@ -2,22 +2,33 @@
 /*
  * ivshmem-vfio-pci migration stream format.
  *
- * The STOP_COPY data fd of ivshmem-vfio-pci produces, and the RESUMING data
- * fd consumes, one stream in this format.  It is shared by the driver, the
+ * The saving data fd of ivshmem-vfio-pci (from PRE_COPY or STOP_COPY to the
+ * end of STOP_COPY) produces, and the RESUMING data fd consumes, one stream
+ * in this format.  It is shared by the driver, the
  * selftests and any tool that wants to inspect or produce device state.
  *
- * Layout (all integers little-endian, all structures naturally aligned with
- * explicit sizes and no implicit padding):
+ * Layout of version 2 (all integers little-endian, all structures naturally
+ * aligned with explicit sizes and no implicit padding):
  *
  *   struct ivm_stream_header
- *   struct ivm_record_header  type IVM_REC_REGS, length 8
- *   struct ivm_regs_payload
- *   struct ivm_record_header  type IVM_REC_MEM, offset 0, length L0
- *   L0 bytes of BAR2 memory starting at offset 0
- *   ...                       further IVM_REC_MEM records, contiguous and in
- *                             ascending order, together covering all of BAR2
- *   struct ivm_record_header  type IVM_REC_END, length 8
+ *   records, each a struct ivm_record_header and its payload:
+ *     IVM_REC_MEM   offset O (a multiple of page_size), length L (a multiple
+ *                   of page_size unless O + L is bar2_size), L bytes of BAR2
+ *                   from O; any number, in any order, overlapping: a later
+ *                   copy of a page replaces an earlier one
+ *     IVM_REC_REGS  exactly once, length 8, struct ivm_regs_payload captured
+ *                   when the device stopped
+ *   struct ivm_record_header  type IVM_REC_END, length 8, only after REGS
+ *                             and once MEM records covered every page
  *   struct ivm_end_payload    CRC32C of every byte before this END record
+ *
+ * What ivshmem-vfio-pci produces: without pre-copy (STOP -> STOP_COPY) the
+ * REGS record, then MEM records of IVM_MEM_RECORD_MAX bytes aligned to that
+ * size in ascending order, then END; with pre-copy the MEM records of the
+ * first pass over BAR2 (ascending) and of pages written since, and in
+ * STOP_COPY the REGS record, the pages still dirty and END.  No MEM record
+ * crosses an IVM_MEM_RECORD_MAX boundary.  Version 1 (REGS first, MEM records
+ * contiguous and ascending) is refused.
  *
  * See Documentation/ivshmem-vfio-pci.rst for the validation rules.
  */
@@ -28,7 +39,7 @@
 
 /* "IVMS" read as a little-endian u32 */
 #define IVM_STREAM_MAGIC	0x534d5649U
-#define IVM_STREAM_VERSION	1
+#define IVM_STREAM_VERSION	2
 
 /* Largest payload of one IVM_REC_MEM record produced by the driver. */
 #define IVM_MEM_RECORD_MAX	(1U << 20)
@@ -44,7 +55,7 @@
  * @magic: IVM_STREAM_MAGIC
  * @version: IVM_STREAM_VERSION
  * @header_size: sizeof(struct ivm_stream_header)
- * @flags: must be zero in version 1
+ * @flags: must be zero
  * @vendor: PCI vendor ID of the source device
  * @device: PCI device ID of the source device
  * @revision: PCI revision ID of the source device

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem-vfio-pci pre-copy: dirty tracking of BAR2 while the device runs.
+ * Writers through the BAR2 mmap and region write() race the harvests of
+ * the pre-copy data, and the restored stream must be the source's final
+ * memory; GET_PRECOPY_INFO is exact, read() ends in ENOMSG, poll() wakes.
+ * Device-agnostic PRE_COPY rules are in vfio_mig_conformance.c.
+ *
+ * Devices: IVSHMEM_BDF_A (source) and IVSHMEM_BDF_B (destination), equal
+ * BAR2 size.  Skipped where the driver does not offer PRE_COPY (Linux 6.1).
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "lib/ivshmem_test.h"
+
+/* ------------------------------------------------------------------------
+ * Pre-copy with dirty tracking of BAR2: what the user writes while the
+ * device runs reaches the destination, through the mmap and region write().
+ */
+
+FIXTURE(ivpre) {
+	struct selfdev c;
+	struct ivsh b;
+	int fd;			/* the PRE_COPY session */
+	struct vmt_buf data;	/* the stream read so far */
+	atomic_bool stop;
+	atomic_ulong writes;
+};
+
+FIXTURE_SETUP(ivpre)
+{
+	uint64_t f = 0;
+	const char *bb = bdf_env("IVSHMEM_BDF_B");
+
+	self->fd = -1;
+	ivsh_init(&self->b);
+	memset(&self->data, 0, sizeof(self->data));
+	SELFDEV_SETUP(&self->c, "IVSHMEM_BDF_A");
+	ASSERT_OK(mig_get_flags(self->c.d.dev.fd, &f));
+	if (!(f & VFIO_MIGRATION_PRE_COPY))
+		VMT_SKIP_SETUP("PRE_COPY not offered (flags 0x%llx)",
+			       (unsigned long long)f);
+	if (!bb)
+		VMT_SKIP_SETUP("IVSHMEM_BDF_B not set");
+	ASSERT_OK(ivsh_open(&self->b, bb));
+	ASSERT_EQ(self->c.d.mem_size, self->b.mem_size);
+	ASSERT_OK(mig_set_state(self->c.d.dev.fd, STATE(PRE_COPY), &self->fd));
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(ivpre)
+{
+	vmt_close(&self->fd);
+	vmt_buf_free(&self->data);
+	ivsh_close(&self->b);
+	SELFDEV_TEARDOWN(&self->c);
+}
+
+/* Reads what PRE_COPY has now, up to the temporary end (ENOMSG). */
+static int ivpre_drain(int fd, struct vmt_buf *out)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (out->len + VMT_MiB > out->cap &&
+		    vmt_buf_reserve(out, 2 * out->cap + VMT_MiB))
+			return -ENOMEM;
+		n = read(fd, out->p + out->len, VMT_MiB);
+		if (n < 0)
+			return errno == ENOMSG ? 0 : -errno;
+		if (n == 0)
+			return -EPROTO;	/* EOF in PRE_COPY */
+		out->len += n;
+	}
+}
+
+struct ivpre_writer {
+	FIXTURE_DATA(ivpre) *self;
+	pthread_t tid;
+	uint64_t seed;
+	bool region;		/* write() on the region, else the mmap */
+};
+
+/* Random 8-byte stores until told to stop. */
+static void *ivpre_write_loop(void *arg)
+{
+	struct ivpre_writer *w = arg;
+	FIXTURE_DATA(ivpre) *self = w->self;
+	uint64_t size = self->c.d.mem_size;
+	struct vmt_rng rng;
+
+	vmt_rng_seed(&rng, w->seed);
+	while (!atomic_load(&self->stop)) {
+		uint64_t off = vmt_rng_below(&rng, size / 8) * 8;
+		uint64_t v = vmt_rng_next(&rng);
+
+		if (w->region) {
+			if (vdev_region_write(&self->c.d.dev, IVSHMEM_MEM_BAR,
+					      off, &v, 8) != 8)
+				break;
+		} else {
+			*(volatile uint64_t *)(self->c.d.mem + off) = v;
+		}
+		atomic_fetch_add(&self->writes, 1);
+		if (!vmt_rng_below(&rng, 64))
+			usleep(100);
+	}
+	return NULL;
+}
+
+/*
+ * Three threads write (two through the mmap, one with region write())
+ * while the pre-copy data is read in rounds, each racing the harvests; then
+ * they stop, STOP_COPY sends the rest, and the stream restored into B must
+ * be exactly A's final memory.
+ */
+TEST_F_TIMEOUT(ivpre, final_stream_equals_final_memory, 300)
+{
+	struct ivpre_writer w[3];
+	uint64_t size = self->c.d.mem_size;
+	uint8_t *final = malloc(size);
+	size_t pre;
+	ssize_t n;
+	int i, round;
+
+	ASSERT_NE(NULL, final);
+	for (i = 0; i < 3; i++) {
+		w[i] = (struct ivpre_writer){ .self = self, .region = i == 2,
+					      .seed = self->c.seed + i + 1 };
+		ASSERT_EQ(0, pthread_create(&w[i].tid, NULL, ivpre_write_loop,
+					    &w[i]));
+	}
+	for (round = 0; round < 20; round++) {
+		ASSERT_OK(ivpre_drain(self->fd, &self->data));
+		usleep(20000);
+	}
+	atomic_store(&self->stop, true);
+	for (i = 0; i < 3; i++)
+		pthread_join(w[i].tid, NULL);
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+	pre = self->data.len;
+	memcpy(final, (const void *)self->c.d.mem, size);
+
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(STOP_COPY)));
+	n = mig_read_all(self->fd, &self->data, VMT_MiB, NULL, 0, NULL, NULL);
+	ASSERT_LT(0, n) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	TH_LOG("%lu writes; stream %zu bytes in PRE_COPY + %zd in STOP_COPY (BAR2 %llu)",
+	       atomic_load(&self->writes), pre, n, (unsigned long long)size);
+	ASSERT_LT(1000, atomic_load(&self->writes));
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(RUNNING)));
+
+	ASSERT_EQ(0, ivsh_restore(&self->b, self->data.p, self->data.len,
+				  VMT_MiB, NULL)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	for (i = 0; i < (int)(size / 4096); i++) {
+		ASSERT_EQ(0, memcmp(final + (size_t)i * 4096,
+				    (const void *)(self->b.mem + (size_t)i * 4096),
+				    4096)) {
+			TH_LOG("page %d of the destination differs from the source's final memory",
+			       i);
+		}
+	}
+	free(final);
+}
+
+/*
+ * At the temporary end read() fails with ENOMSG and poll() waits; a store
+ * through the mmap and a region write() on two pages far apart make exactly
+ * two one-page MEM records dirty and wake poll().
+ */
+TEST_F_TIMEOUT(ivpre, dirty_bytes_exact_and_poll_wakes, 120)
+{
+	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
+	uint64_t initial = 1, dirty = 1, v = 0x1234;
+	size_t before;
+	char b[8];
+
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
+	ASSERT_EQ(0, initial);
+	ASSERT_EQ(0, dirty);
+	ASSERT_EQ(-1, read(self->fd, b, sizeof(b)));
+	ASSERT_EQ(ENOMSG, errno);
+	ASSERT_EQ(0, poll(&pfd, 1, 0));
+
+	self->c.d.mem[10 * 4096 + 8] = 0x5a;
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	ASSERT_TRUE(pfd.revents & POLLIN);
+	ASSERT_EQ(8, vdev_region_write(&self->c.d.dev, IVSHMEM_MEM_BAR,
+				       100 * 4096, &v, 8));
+	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
+	ASSERT_EQ(0, initial);
+	ASSERT_EQ(2 * (4096 + IVM_RECHDR_LEN), dirty);
+	before = self->data.len;
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+	ASSERT_EQ(2 * (4096 + IVM_RECHDR_LEN), self->data.len - before);
+	ASSERT_OK(mig_precopy_info(self->fd, &initial, &dirty));
+	ASSERT_EQ(0, dirty);
+}
+
+VMT_TEST_MAIN
