@@ -361,7 +361,7 @@ static const struct pci_device_id ivshmem_vfio_table[] = {
 MODULE_DEVICE_TABLE(pci, ivshmem_vfio_table);
 
 static struct pci_driver ivshmem_vfio_driver = {
-	.name = "ivshmem-vfio-pci",
+	.name = KBUILD_MODNAME,
 	.id_table = ivshmem_vfio_table,
 	.probe = ivshmem_vfio_probe,
 	.remove = ivshmem_vfio_remove,
