@@ -389,4 +389,5 @@ static void __exit ivshmem_vfio_exit(void)
 module_exit(ivshmem_vfio_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_VERSION(IVM_VERSION);
 MODULE_DESCRIPTION("vfio-pci variant driver for QEMU ivshmem-plain with VFIO migration v2");
