@@ -23,18 +23,29 @@ DKMS_FILES := Kbuild Makefile VERSION LICENSE $(sort $(wildcard drivers/*.c driv
 DKMS_SRC = $(DESTDIR)/usr/src/$(NAME)-$(VERSION)
 DEB_BUILD := $(CURDIR)/build/deb
 
-all: modules
+all: modules vfio-migctl
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+# the command line tool (tools/vfio-migctl, see its man page vfio-migctl.8)
+vfio-migctl:
+	$(MAKE) -C tools/vfio-migctl
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C tools/vfio-migctl clean
 
-# into /lib/modules/$(KVER)/updates/ (INSTALL_MOD_PATH=<dir> stages it below <dir>), then depmod
-install: modules
+# The module into /lib/modules/$(KVER)/updates/ (INSTALL_MOD_PATH=<dir> stages it below <dir>), then depmod;
+# vfio-migctl and its man page into $(DESTDIR)$(PREFIX) (/usr/local)
+install: install-module install-vfio-migctl
+
+install-module: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
 	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+
+install-vfio-migctl:
+	$(MAKE) -C tools/vfio-migctl install
 
 version:
 	@echo $(VERSION)
@@ -103,4 +114,4 @@ harness-selftest:
 mutants:
 	@scripts/mutants.sh
 
-.PHONY: all modules clean install version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest mutants
+.PHONY: all modules vfio-migctl clean install install-module install-vfio-migctl version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest mutants
