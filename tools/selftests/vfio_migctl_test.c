@@ -304,13 +304,20 @@ TEST_F(migctl, state_walk)
 	MIGCTL(r, "state", self->a);
 	EXPECT_RC(0, r);
 	EXPECT_STREQ("RUNNING\n", r->out);
-	MIGCTL(r, "state", self->a, "stop", "RUNNING_P2P", "STOP", "RESUMING", "STOP", "RUNNING");
+	MIGCTL(r, "state", self->a, "stop", "RUNNING_P2P", "STOP", "running");
 	EXPECT_RC(0, r);
-	EXPECT_STREQ("RUNNING\nSTOP\nRUNNING_P2P\nSTOP\nRESUMING (data fd opened and closed)\nSTOP\nRUNNING\n",
-		     r->out);
-	MIGCTL(r, "state", self->a, "STOP_COPY");
+	EXPECT_STREQ("RUNNING\nSTOP\nRUNNING_P2P\nSTOP\nRUNNING\n", r->out);
+	MIGCTL(r, "state", self->a, "STOP_COPY", "STOP");
 	EXPECT_RC(0, r);
-	EXPECT_STREQ("RUNNING\nSTOP_COPY (data fd opened and closed)\n", r->out);
+	EXPECT_STREQ("RUNNING\nSTOP_COPY (data fd opened and closed)\nSTOP\n", r->out);
+	MIGCTL(r, "state", self->a, "RESUMING");
+	EXPECT_RC(0, r);
+	EXPECT_STREQ("RUNNING\nRESUMING (data fd opened and closed)\n", r->out);
+	/* a refused arc: RESUMING -> STOP judges the (empty) stream and leaves ERROR */
+	MIGCTL(r, "state", self->a, "RESUMING", "STOP");
+	EXPECT_RC(1, r);
+	EXPECT_HAS(r->err, "RESUMING -> STOP: ");
+	EXPECT_HAS(r->err, "the device is now in ERROR");
 	/* the state was this open's: a new one starts in RUNNING */
 	MIGCTL(r, "state", self->a);
 	EXPECT_STREQ("RUNNING\n", r->out);

@@ -499,9 +499,9 @@ static int cmd_save(const char *spec, const char *path)
 		ret = EX_FAIL;
 		goto out;
 	}
-	if (mig_set_state(d.fd, VFIO_DEVICE_STATE_STOP_COPY, &dfd) || dfd < 0) {
-		err("%s: RUNNING -> STOP_COPY: %s", d.bdf,
-		    dfd < 0 ? vmt_errstr() : "no data fd");
+	ret = mig_set_state(d.fd, VFIO_DEVICE_STATE_STOP_COPY, &dfd);
+	if (ret || dfd < 0) {
+		err("%s: RUNNING -> STOP_COPY: %s", d.bdf, ret ? vmt_errstr() : "no data fd");
 		ret = EX_FAIL;
 		goto out;
 	}
@@ -699,8 +699,9 @@ static int cmd_load(const char *spec, const char *path, bool force)
 		if (ret)
 			goto out;
 	}
-	if (mig_set_state(d.fd, VFIO_DEVICE_STATE_RESUMING, &dfd) || dfd < 0) {
-		err("%s: RUNNING -> RESUMING: %s", d.bdf, dfd < 0 ? vmt_errstr() : "no data fd");
+	ret = mig_set_state(d.fd, VFIO_DEVICE_STATE_RESUMING, &dfd);
+	if (ret || dfd < 0) {
+		err("%s: RUNNING -> RESUMING: %s", d.bdf, ret ? vmt_errstr() : "no data fd");
 		ret = EX_FAIL;
 		goto out;
 	}
