@@ -356,7 +356,7 @@ static int cmd_info(const char *spec)
 
 static int cmd_state(const char *spec, char **states, int n)
 {
-	uint32_t state, want;
+	uint32_t state, want = 0;
 	uint64_t flags;
 	struct vdev d;
 	int i, ret, dfd;
