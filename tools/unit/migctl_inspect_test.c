@@ -5,7 +5,8 @@
  * decoded and accepted; a damaged or cut one gets exit status 5 and a
  * message naming the stream offset and the field.  No device needed: it
  * runs wherever the program builds.  VFIO_MIGCTL=<path> names another
- * build of the program.
+ * build of the program.  Its files are made in the current directory (the
+ * harness runs it in a chroot of the cached image: not in its /tmp).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +32,7 @@ static const char *migctl(void)
 /* inspect @path: the exit status, stdout and stderr (their starts) */
 static int inspect(const char *path, char *out, size_t olen, char *err, size_t elen)
 {
-	char to[] = "/tmp/inspect-out-XXXXXX", te[] = "/tmp/inspect-err-XXXXXX";
+	char to[] = "inspect-out-XXXXXX", te[] = "inspect-err-XXXXXX";
 	int fo = mkstemp(to), fe = mkstemp(te), st;
 	ssize_t n;
 	pid_t pid;
@@ -78,7 +79,7 @@ FIXTURE_SETUP(inspect)
 	memset(&self->stream, 0, sizeof(self->stream));
 	ASSERT_EQ(0, access(migctl(), X_OK)) TH_LOG("%s: %s", migctl(), strerror(errno));
 	ASSERT_EQ(0, ivm_build(&self->stream, &p));
-	snprintf(self->path, sizeof(self->path), "/tmp/inspect-XXXXXX");
+	snprintf(self->path, sizeof(self->path), "inspect-XXXXXX");
 	fd = mkstemp(self->path);
 	ASSERT_LE(0, fd);
 	close(fd);
