@@ -57,7 +57,7 @@ MODULE_PARM_DESC(precopy,
 
 /*
  * Error injection for the selftests, so that every error unwind runs: write
- * a point's name to <debugfs>/ivshmem-vfio-pci/fail_next and the next pass
+ * a point's name to <debugfs>/ivshmem_vfio_pci/fail_next and the next pass
  * through that point fails once.  Debian kernels have no fault injection
  * framework, hence this small one of our own.
  */

@@ -362,7 +362,7 @@ static const struct pci_device_id ivshmem_vfio_table[] = {
 MODULE_DEVICE_TABLE(pci, ivshmem_vfio_table);
 
 static struct pci_driver ivshmem_vfio_driver = {
-	.name = "ivshmem-vfio-pci",
+	.name = KBUILD_MODNAME,
 	.id_table = ivshmem_vfio_table,
 	.probe = ivshmem_vfio_probe,
 	.remove = ivshmem_vfio_remove,
@@ -390,4 +390,5 @@ static void __exit ivshmem_vfio_exit(void)
 module_exit(ivshmem_vfio_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_VERSION(IVM_VERSION);
 MODULE_DESCRIPTION("vfio-pci variant driver for QEMU ivshmem-plain with VFIO migration v2");

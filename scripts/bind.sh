@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Bind PCI devices to a driver (default ivshmem-vfio-pci) through driver_override, unbind them, or list the
+# Bind PCI devices to a driver (default ivshmem_vfio_pci) through driver_override, unbind them, or list the
 # ivshmem-plain devices (1af4:1110). Works on a real host and in the test VM; run as root.
 #
 #   bind.sh list                                  show ivshmem devices: driver, BAR2 size, IOMMU group
@@ -12,7 +12,7 @@
 # non-zero (with the reason) if any device could not be handled.
 set -u
 PCI=/sys/bus/pci
-DRIVER=ivshmem-vfio-pci
+DRIVER=ivshmem_vfio_pci
 me=$(basename "$0")
 
 usage() { sed -n '/^#   /s/^#   /  /p' "$0" >&2; exit 2; }
@@ -112,7 +112,7 @@ if [ "$cmd" = bind ] && ! find_driver; then
 	if modprobe "${DRIVER//-/_}" 2>/dev/null && find_driver; then
 		echo "loaded module ${DRIVER//-/_}"
 	else
-		err "driver '$DRIVER' is not registered: load it first (modprobe vfio-pci-core; insmod $DRIVER.ko, or make install)"
+		err "driver '$DRIVER' is not registered: load it first (modprobe vfio-pci-core; insmod ${DRIVER//_/-}.ko, or make install)"
 		exit 1
 	fi
 fi

@@ -78,7 +78,7 @@ scenario verdict \
 # 2. a module that does not load (a corrupted .ko)
 { printf '\177ELF\002\001\001'; head -c 16384 /dev/urandom; } > "$WORK/corrupt.ko"
 scenario module-load \
-	"^FAIL  harness: (g[0-9]+: )?load $IVM_DRIVER.ko  -- insmod: .*(Invalid module format|Exec format error|invalid)" \
+	"^FAIL  harness: (g[0-9]+: )?load $IVM_KO_NAME.ko  -- insmod: .*(Invalid module format|Exec format error|invalid)" \
 	IVM_KO="$WORK/corrupt.ko"
 
 # 3. a guest kernel panic in the middle of the tests
@@ -99,7 +99,7 @@ scenario warn-on \
 
 # 6. reports that are not WARN/BUG: DMA-API debugging, an allocation failure, a warning of our driver
 scenario log-scan \
-	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*DMA-API: ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*page allocation failure: order:10|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*ivshmem-vfio-pci 0000:00:00\.0: ivm_warn: unexpected state' \
+	'^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*DMA-API: ivm_warn|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*page allocation failure: order:10|||^FAIL  harness: (g[0-9]+: )?kernel log clean  -- .*ivshmem_vfio_pci 0000:00:00\.0: ivm_warn: unexpected state' \
 	IVM_TEST_KMODS=warn IVM_TEST_KMOD_ARGS=report=dmaapi,pagealloc,drvwarn
 
 # 7. a stalled migration (tools/e2e, so built here; only the extra program runs): the destination QEMU is stopped

@@ -20,9 +20,16 @@ IVM_STALL=${IVM_STALL:-300}           # a guest whose console and heartbeat stan
 # ... and the overall safety limits against livelocks (seconds, 0 = none), far above any normal run:
 IVM_TIMEOUT=${IVM_TIMEOUT:-3600}      # one guest run, host side
 IVM_TEST_TIMEOUT=${IVM_TEST_TIMEOUT:-1800}  # one test program inside the guest
-IVM_DRIVER=${IVM_DRIVER:-ivshmem-vfio-pci}
+# The PCI driver's name (the module's KBUILD_MODNAME, as /sys/bus/pci/drivers and /sys/module show it) and the
+# file the build makes (Kbuild's obj-m): the kernel turns the file name's '-' into '_' for the module's name.
+IVM_DRIVER=${IVM_DRIVER:-ivshmem_vfio_pci}
+IVM_KO_NAME=${IVM_KO_NAME:-ivshmem-vfio-pci}
 # Debian packages of the guest image. Changing the list (or IVM_EXTRA_PACKAGES) makes a new image.
+# dkms, debhelper, dh-dkms and build-essential (which dpkg-buildpackage requires of every build):
+# selftests/ivshmem_package_test builds and installs the package of `make deb`; xz-utils because trixie's and sid's
+# kernels have CONFIG_MODULE_COMPRESS_XZ (dkms and modules_install compress with xz).
 IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod mount pciutils qemu-system-x86 socat"
+IVM_PACKAGES_BASE="$IVM_PACKAGES_BASE dkms debhelper dh-dkms build-essential xz-utils"
 IVM_PACKAGES="$IVM_PACKAGES_BASE${IVM_EXTRA_PACKAGES:+ $IVM_EXTRA_PACKAGES}"
 # Bump when the layout or the content of the cached image changes in a way the package list does not show.
 IVM_IMAGE_FORMAT=4

@@ -164,8 +164,8 @@ for suite in "${SUITE_LIST[@]}"; do
 		sel=$(first_fails "$log" 'selftests/') e2e=$(first_fails "$log" 'e2e/') first=$(first_fails "$log")
 		if grep -q "does not apply" "$log"; then
 			st="PATCH FAILS" first="$(grep -m1 'does not apply' "$log" | cut -c1-200)"
-		elif grep -q "^FAIL  harness: build $IVM_DRIVER.ko" "$log"; then
-			st="BUILD FAILS" first="$(grep -m1 "^FAIL  harness: build $IVM_DRIVER.ko" "$log" | sed 's/^FAIL  //' | cut -c1-200)"
+		elif grep -q "^FAIL  harness: build $IVM_KO_NAME.ko" "$log"; then
+			st="BUILD FAILS" first="$(grep -m1 "^FAIL  harness: build $IVM_KO_NAME.ko" "$log" | sed 's/^FAIL  //' | cut -c1-200)"
 		elif [ -z "$v" ]; then
 			st="NO VERDICT" first="see $log"
 		elif [[ $v =~ \ 0\ failed ]]; then

@@ -89,16 +89,16 @@ if [ -n "$IVM_KO" ]; then
 	done
 fi
 if [ -z "$IVM_KO" ]; then
-	step fail "load $IVM_DRIVER.ko" "not built: see the build result above"
+	step fail "load $IVM_KO_NAME.ko" "not built: see the build result above"
 elif out=$(insmod "$S/$IVM_KO" 2>&1); then
 	MODULE_LOADED=1
-	step ok "load $IVM_DRIVER.ko" "$(basename "$IVM_KO")"
+	step ok "load $IVM_KO_NAME.ko" "$(basename "$IVM_KO")"
 else
-	step fail "load $IVM_DRIVER.ko" "insmod: ${out##*insmod: } ; $(dmesg | tail -3 | tr '\n' ' ')"
+	step fail "load $IVM_KO_NAME.ko" "insmod: ${out##*insmod: } ; $(dmesg | tail -3 | tr '\n' ' ')"
 fi
-# the name the PCI bus knows the driver by (a module's KBUILD_MODNAME has '_' where its file name has '-')
+# the name the PCI bus knows the driver by: its module's KBUILD_MODNAME, '_' where the file name has '-' (exactly
+# that name, so that a driver registered under another one fails the binding below)
 DRV=$IVM_DRIVER
-for alt in "$IVM_DRIVER" "${IVM_DRIVER//-/_}"; do [ -d "/sys/bus/pci/drivers/$alt" ] && DRV=$alt && break; done
 for k in $IVM_TEST_KMODS; do            # harness self-test modules (scripts/tests/kmods), loaded after ours
 	# shellcheck disable=SC2086
 	if out=$(insmod "$S/$k" ${IVM_TEST_KMOD_ARGS:-} 2>&1); then step ok "load test module $(basename "$k")"

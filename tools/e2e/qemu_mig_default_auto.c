@@ -13,7 +13,7 @@
  * migration that starts and then fails is a bug.
  *
  * After a completed migration, the driver's DMA-logging call counters
- * (<debugfs>/ivshmem-vfio-pci/dma_log_calls) must show that QEMU's start,
+ * (<debugfs>/ivshmem_vfio_pci/dma_log_calls) must show that QEMU's start,
  * report and stop reached the driver.
  */
 #include <stdio.h>
@@ -21,7 +21,7 @@
 
 #include "e2e.h"
 
-#define DMA_LOG_CALLS "/sys/kernel/debug/ivshmem-vfio-pci/dma_log_calls"
+#define DMA_LOG_CALLS "/sys/kernel/debug/ivshmem_vfio_pci/dma_log_calls"
 
 /* start, report, stop counts of the driver's DMA-logging ops; -1 if unknown */
 static void dma_log_calls(long long v[3])

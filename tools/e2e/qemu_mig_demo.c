@@ -64,7 +64,7 @@ int main(void)
 	printf("\n=== Live migration of a VM with a passed-through ivshmem device, done by QEMU %s ===\n\n",
 	       e2e_qemu_version());
 	say("source device %s, destination device %s, both bound to %s", c.src_bdf[0], c.dst_bdf[0],
-	    getenv("IVSHMEM_DRIVER") ? getenv("IVSHMEM_DRIVER") : "ivshmem-vfio-pci");
+	    getenv("IVSHMEM_DRIVER") ? getenv("IVSHMEM_DRIVER") : "ivshmem_vfio_pci");
 	c.vfio_opts = e2e_vfio_opts(c.src_bdf[0]);
 	say("filling the source's shared memory with a pattern and the destination's with another,");
 	say("starting the source VM (-device vfio-pci,host=%s) and the destination VM (-incoming) ...",

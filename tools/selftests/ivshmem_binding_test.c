@@ -152,7 +152,7 @@ TEST_F(doorbell, bound_to_our_driver)
 	ASSERT_LT(0, n);
 	link[n] = 0;
 	EXPECT_EQ(0, strcmp(strrchr(link, '/') + 1,
-			    drv ? drv : "ivshmem-vfio-pci")) TH_LOG("%s", link);
+			    drv ? drv : IVSH_DRIVER_NAME)) TH_LOG("%s", link);
 }
 
 TEST_F(doorbell, has_msix_and_bar1)
@@ -350,7 +350,7 @@ FIXTURE_SETUP(unbind)
 		VMT_SKIP_SETUP("IVSHMEM_BDF_C not set");
 	vdev_norm_bdf(self->bdf, sizeof(self->bdf), bdf);
 	snprintf(self->drv, sizeof(self->drv), "%s",
-		 drv && *drv ? drv : "ivshmem-vfio-pci");
+		 drv && *drv ? drv : IVSH_DRIVER_NAME);
 	ASSERT_EQ(0, ivsh_module_refs(&self->refs));
 	self->guard = start_rebind_guard(self->bdf, self->drv, &self->guard_fd);
 	ASSERT_LT(0, self->guard);

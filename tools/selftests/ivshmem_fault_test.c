@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ivshmem-vfio-pci error paths, driven by the driver's own error injection
- * (<debugfs>/ivshmem-vfio-pci/fail_next: the next pass through the named
+ * (<debugfs>/ivshmem_vfio_pci/fail_next: the next pass through the named
  * point fails once).  Each test makes one step fail and then checks that the
  * device is in the documented state, that nothing half-made is left behind,
  * and that the next migration works byte for byte.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,23 +18,56 @@ enum {
 	PH_FAILED,
 };
 
+static int vfail(struct ivm_checker *c, uint64_t pos, const char *field,
+		 const char *fmt, va_list ap)
+{
+	int n;
+
+	c->err_pos = pos;
+	snprintf(c->err_field, sizeof(c->err_field), "%s", field ? field : "");
+	if (field)
+		n = snprintf(c->err, sizeof(c->err), "at stream offset %llu (%s): ",
+			     (unsigned long long)pos, field);
+	else
+		n = snprintf(c->err, sizeof(c->err), "at stream offset %llu: ",
+			     (unsigned long long)pos);
+	vsnprintf(c->err + n, sizeof(c->err) - n, fmt, ap);
+	c->failed = true;
+	c->phase = PH_FAILED;
+	return -1;
+}
+
+/* A rule broken where the stream stands (c->pos), by no one field. */
 static int fail(struct ivm_checker *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static int fail(struct ivm_checker *c, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	n = snprintf(c->err, sizeof(c->err), "at stream offset %llu: ",
-		     (unsigned long long)c->pos);
 	va_start(ap, fmt);
-	vsnprintf(c->err + n, sizeof(c->err) - n, fmt, ap);
+	vfail(c, c->pos, NULL, fmt, ap);
 	va_end(ap);
-	c->failed = true;
-	c->phase = PH_FAILED;
 	return -1;
 }
+
+/* A field's value broke a rule: @pos is the field's own stream offset. */
+static int fail_field(struct ivm_checker *c, uint64_t pos, const char *field,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail_field(struct ivm_checker *c, uint64_t pos, const char *field,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(c, pos, field, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+#define HDR_AT(f)	offsetof(struct ivm_stream_header, f)
+#define REC_AT(r, f)	((r)->pos + offsetof(struct ivm_record_header, f))
 
 void ivm_check_init(struct ivm_checker *c)
 {
@@ -73,21 +107,33 @@ static int parse_header(struct ivm_checker *c)
 	c->have_hdr = true;
 
 	if (h->magic != IVM_STREAM_MAGIC)
-		return fail(c, "bad magic 0x%08x", h->magic);
+		return fail_field(c, HDR_AT(magic), "header.magic",
+				  "bad magic 0x%08x, expected 0x%08x (\"IVMS\")",
+				  h->magic, IVM_STREAM_MAGIC);
 	if (h->version != IVM_STREAM_VERSION)
-		return fail(c, "bad version %u", h->version);
+		return fail_field(c, HDR_AT(version), "header.version",
+				  "bad version %u, expected %u", h->version,
+				  IVM_STREAM_VERSION);
 	if (h->header_size != IVM_HDR_LEN)
-		return fail(c, "bad header_size %u", h->header_size);
+		return fail_field(c, HDR_AT(header_size), "header.header_size",
+				  "bad header_size %u, expected %zu",
+				  h->header_size, IVM_HDR_LEN);
 	if (h->flags)
-		return fail(c, "nonzero flags 0x%x", h->flags);
+		return fail_field(c, HDR_AT(flags), "header.flags",
+				  "nonzero flags 0x%x", h->flags);
 	if (h->reserved0[0] || h->reserved0[1] || h->reserved0[2])
-		return fail(c, "nonzero reserved0");
+		return fail_field(c, HDR_AT(reserved0), "header.reserved0",
+				  "nonzero reserved0");
 	if (h->reserved1)
-		return fail(c, "nonzero reserved1");
+		return fail_field(c, HDR_AT(reserved1), "header.reserved1",
+				  "nonzero reserved1");
 	if (!is_pow2(h->page_size))
-		return fail(c, "page_size %u not a power of two", h->page_size);
+		return fail_field(c, HDR_AT(page_size), "header.page_size",
+				  "page_size %u not a power of two",
+				  h->page_size);
 	if (!h->bar2_size)
-		return fail(c, "bar2_size is zero");
+		return fail_field(c, HDR_AT(bar2_size), "header.bar2_size",
+				  "bar2_size is zero");
 	return 0;
 }
 
@@ -106,6 +152,27 @@ static int add_rec(struct ivm_checker *c, const struct ivm_rec_pos *r)
 	return 0;
 }
 
+/* REGS and END: offset 0 and a payload of fixed length. */
+static int check_fixed(struct ivm_checker *c, const struct ivm_rec_pos *r,
+		       const char *name, size_t len)
+{
+	char field[16];
+
+	if (r->offset) {
+		snprintf(field, sizeof(field), "%s.offset", name);
+		return fail_field(c, REC_AT(r, offset), field,
+				  "%s record offset %llu, expected 0", name,
+				  (unsigned long long)r->offset);
+	}
+	if (r->length != len) {
+		snprintf(field, sizeof(field), "%s.length", name);
+		return fail_field(c, REC_AT(r, length), field,
+				  "%s record length %llu, expected %zu", name,
+				  (unsigned long long)r->length, len);
+	}
+	return 0;
+}
+
 static int parse_rechdr(struct ivm_checker *c)
 {
 	struct ivm_rec_pos r;
@@ -120,42 +187,52 @@ static int parse_rechdr(struct ivm_checker *c)
 		return -1;
 
 	if (r.flags)
-		return fail(c, "record type %u with flags 0x%x", r.type, r.flags);
+		return fail_field(c, REC_AT(&r, flags), "record.flags",
+				  "record type %u with flags 0x%x", r.type,
+				  r.flags);
 
 	switch (r.type) {
 	case IVM_REC_REGS:
 		if (c->have_regs)
-			return fail(c, "second REGS record");
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "second REGS record");
 		if (c->nmem)
-			return fail(c, "REGS record after MEM records");
-		if (r.offset || r.length != IVM_REGS_LEN)
-			return fail(c, "REGS record offset %llu length %llu",
-				    (unsigned long long)r.offset,
-				    (unsigned long long)r.length);
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "REGS record after MEM records");
+		if (check_fixed(c, &r, "REGS", IVM_REGS_LEN))
+			return -1;
 		c->crc = vmt_crc32c(c->crc, b, IVM_RECHDR_LEN);
 		c->phase = PH_REGS;
 		c->left = IVM_REGS_LEN;
 		return 0;
 	case IVM_REC_MEM:
 		if (!c->have_regs)
-			return fail(c, "MEM record before REGS record");
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "MEM record before REGS record");
 		if (c->nmem && (c->last_mem_len % c->hdr.page_size))
-			return fail(c, "MEM record after a short (%llu) one",
-				    (unsigned long long)c->last_mem_len);
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "MEM record after a short (%llu) one",
+					  (unsigned long long)c->last_mem_len);
 		if (r.offset != c->covered)
-			return fail(c, "MEM record at %llu, expected %llu",
-				    (unsigned long long)r.offset,
-				    (unsigned long long)c->covered);
+			return fail_field(c, REC_AT(&r, offset), "MEM.offset",
+					  "MEM record at %llu, expected %llu",
+					  (unsigned long long)r.offset,
+					  (unsigned long long)c->covered);
 		if (r.offset % c->hdr.page_size)
-			return fail(c, "MEM offset %llu not page aligned",
-				    (unsigned long long)r.offset);
+			return fail_field(c, REC_AT(&r, offset), "MEM.offset",
+					  "MEM offset %llu not page aligned",
+					  (unsigned long long)r.offset);
 		if (!r.length || r.length > IVM_MEM_RECORD_MAX)
-			return fail(c, "MEM record length %llu",
-				    (unsigned long long)r.length);
+			return fail_field(c, REC_AT(&r, length), "MEM.length",
+					  "MEM record length %llu, expected 1..%u",
+					  (unsigned long long)r.length,
+					  IVM_MEM_RECORD_MAX);
 		if (r.length > c->hdr.bar2_size - r.offset)
-			return fail(c, "MEM record beyond BAR2 (%llu+%llu)",
-				    (unsigned long long)r.offset,
-				    (unsigned long long)r.length);
+			return fail_field(c, REC_AT(&r, length), "MEM.length",
+					  "MEM record beyond BAR2 (%llu+%llu > %llu)",
+					  (unsigned long long)r.offset,
+					  (unsigned long long)r.length,
+					  (unsigned long long)c->hdr.bar2_size);
 		c->crc = vmt_crc32c(c->crc, b, IVM_RECHDR_LEN);
 		c->nmem++;
 		c->last_mem_len = r.length;
@@ -167,22 +244,23 @@ static int parse_rechdr(struct ivm_checker *c)
 		return 0;
 	case IVM_REC_END:
 		if (!c->have_regs)
-			return fail(c, "END record without REGS record");
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "END record without REGS record");
 		if (c->covered != c->hdr.bar2_size)
-			return fail(c, "END record after %llu of %llu BAR2 bytes",
-				    (unsigned long long)c->covered,
-				    (unsigned long long)c->hdr.bar2_size);
-		if (r.offset || r.length != IVM_END_LEN)
-			return fail(c, "END record offset %llu length %llu",
-				    (unsigned long long)r.offset,
-				    (unsigned long long)r.length);
+			return fail_field(c, REC_AT(&r, type), "record.type",
+					  "END record after %llu of %llu BAR2 bytes",
+					  (unsigned long long)c->covered,
+					  (unsigned long long)c->hdr.bar2_size);
+		if (check_fixed(c, &r, "END", IVM_END_LEN))
+			return -1;
 		c->end_pos = r.pos;
 		c->crc_calc = c->crc;
 		c->phase = PH_END;
 		c->left = IVM_END_LEN;
 		return 0;
 	default:
-		return fail(c, "unknown record type %u", r.type);
+		return fail_field(c, REC_AT(&r, type), "record.type",
+				  "unknown record type %u", r.type);
 	}
 }
 
@@ -242,13 +320,18 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 				c->have_regs = true;
 				c->phase = PH_RECHDR;
 			} else {
+				uint64_t pl = c->end_pos + IVM_RECHDR_LEN;
+
 				c->crc_stored = ivm_get32(c->small);
 				if (ivm_get32(c->small + 4))
-					return fail(c, "END reserved 0x%x",
-						    ivm_get32(c->small + 4));
+					return fail_field(c, pl + offsetof(struct ivm_end_payload, reserved),
+							  "END.reserved", "END reserved 0x%x",
+							  ivm_get32(c->small + 4));
 				if (c->crc_stored != c->crc_calc)
-					return fail(c, "CRC32C 0x%08x, computed 0x%08x",
-						    c->crc_stored, c->crc_calc);
+					return fail_field(c, pl + offsetof(struct ivm_end_payload, crc32c),
+							  "END.crc32c",
+							  "CRC32C 0x%08x, computed 0x%08x",
+							  c->crc_stored, c->crc_calc);
 				c->done = true;
 				c->phase = PH_DONE;
 			}
@@ -274,11 +357,29 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 
 int ivm_check_finish(struct ivm_checker *c)
 {
+	static const char *const payload[] = {
+		[PH_REGS] = "REGS", [PH_MEM] = "MEM", [PH_END] = "END",
+	};
+
 	if (c->failed)
 		return -1;
-	if (!c->done)
-		return fail(c, "stream truncated (no complete END record)");
-	return 0;
+	if (c->done)
+		return 0;
+	switch (c->phase) {
+	case PH_HDR:
+		return fail(c, "stream truncated in the header (%zu of %zu bytes)",
+			    c->have, IVM_HDR_LEN);
+	case PH_RECHDR:
+		if (!c->have)
+			return fail(c, "stream truncated: it ends after a record, without an END record");
+		return fail(c, "stream truncated in a record header (%zu of %zu bytes)",
+			    c->have, IVM_RECHDR_LEN);
+	default:
+		return fail(c, "stream truncated in the %s record at offset %llu (%llu payload bytes missing)",
+			    payload[c->phase],
+			    (unsigned long long)c->recs[c->nrecs - 1].pos,
+			    (unsigned long long)c->left);
+	}
 }
 
 int ivm_check_buf(struct ivm_checker *c, const void *p, size_t n)

@@ -117,7 +117,15 @@ struct ivm_checker {
 	size_t nrecs;
 	size_t recs_cap;
 	bool failed;
+	/*
+	 * "at stream offset N (field): what" -- N and the field (e.g.
+	 * "header.bar2_size", "MEM.length", "END.crc32c") where one field's
+	 * value broke a rule, else the offset reached and "" (truncation,
+	 * bytes after the END record).
+	 */
 	char err[256];
+	uint64_t err_pos;
+	char err_field[32];
 
 	/* internal */
 	int phase;

@@ -183,7 +183,7 @@ int ivsh_module_refs(long *n)
 	int i;
 
 	snprintf(path, sizeof(path), "/sys/module/%s/refcnt",
-		 drv ? drv : "ivshmem-vfio-pci");
+		 drv ? drv : IVSH_DRIVER_NAME);
 	for (i = 0; path[i]; i++)
 		if (path[i] == '-')
 			path[i] = '_';

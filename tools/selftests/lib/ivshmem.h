@@ -67,12 +67,17 @@ int ivsh_restore(struct ivsh *s, const void *stream, size_t len, size_t chunk,
 int ivsh_data_size(const struct ivsh *s, uint64_t *len);
 
 /* The driver's debugfs directory (error injection, facts for the tests). */
-#define IVSH_DEBUGFS	"/sys/kernel/debug/ivshmem-vfio-pci"
+/*
+ * The PCI driver's name (its module's KBUILD_MODNAME), which also names its
+ * debugfs directory; IVSHMEM_DRIVER overrides it where a test reads it.
+ */
+#define IVSH_DRIVER_NAME	"ivshmem_vfio_pci"
+#define IVSH_DEBUGFS	"/sys/kernel/debug/" IVSH_DRIVER_NAME
 /* Opens IVSH_DEBUGFS/<name>, mounting debugfs first if needed; or -errno. */
 int ivsh_debugfs_open(const char *name, int flags);
 
 /*
- * False only if the driver says (<debugfs>/ivshmem-vfio-pci/mmap_freeze: N)
+ * False only if the driver says (<debugfs>/ivshmem_vfio_pci/mmap_freeze: N)
  * that it cannot stop BAR mappings while the device is stopped, as on kernels
  * before 6.12.  Without that file the tests expect the freeze.
  */
@@ -82,7 +87,7 @@ bool ivsh_mmap_freezes(void);
 
 /*
  * The reference count of the driver's module (IVSHMEM_DRIVER, default
- * ivshmem-vfio-pci): every open device and every data file holds one.
+ * IVSH_DRIVER_NAME): every open device and every data file holds one.
  */
 int ivsh_module_refs(long *n);
 

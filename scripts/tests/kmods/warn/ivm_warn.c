@@ -6,7 +6,7 @@
  *   warn      WARN_ON(1): the report and the W taint
  *   dmaapi    a line as CONFIG_DMA_API_DEBUG prints it ("DMA-API: ...")
  *   pagealloc a line as warn_alloc() prints it ("page allocation failure")
- *   drvwarn   a warning with the ivshmem-vfio-pci driver's device prefix
+ *   drvwarn   a warning with the ivshmem_vfio_pci driver's device prefix
  * The last three are printed, not provoked: what is under test is the
  * harness's log scan, not the allocator or the DMA API.
  */
@@ -43,7 +43,7 @@ static int __init ivm_warn_init(void)
 	if (wanted("pagealloc"))
 		pr_warn("ivm_warn: page allocation failure: order:10, mode:0xcc0(GFP_KERNEL) (harness self-test)\n");
 	if (wanted("drvwarn"))
-		pr_warn("ivshmem-vfio-pci 0000:00:00.0: ivm_warn: unexpected state (harness self-test)\n");
+		pr_warn("ivshmem_vfio_pci 0000:00:00.0: ivm_warn: unexpected state (harness self-test)\n");
 	return 0;
 }
 
