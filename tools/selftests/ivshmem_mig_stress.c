@@ -35,6 +35,7 @@ struct storm {
 	struct ivsh a;
 	uint64_t stream_len;
 	struct vmt_buf s;		/* a valid stream for A */
+	uint64_t flags;			/* A's migration flags, read before the storm */
 
 	pthread_rwlock_t devlock;	/* held for writing while the fd is reopened */
 	pthread_mutex_t slot_lock;
@@ -106,12 +107,11 @@ static void *storm_setter(void *arg)
 	};
 	struct storm_thread *t = arg;
 	struct storm *st = t->st;
-	uint64_t flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
+	/* PRE_COPY is valid where the driver offers it (not on 6.1). */
+	uint64_t flags = st->flags;
 	struct vmt_rng rng;
 
 	vmt_rng_seed(&rng, t->seed);
-	/* PRE_COPY is valid where the driver offers it (not on 6.1). */
-	mig_get_flags(st->a.dev.fd, &flags);
 	while (!atomic_load(&st->stop)) {
 		uint32_t to = targets[vmt_rng_below(&rng, ARRAY_SIZE(targets))];
 		/* SET ERROR may succeed as a no-op while already in ERROR. */
@@ -160,12 +160,10 @@ static void *storm_getter(void *arg)
 {
 	struct storm_thread *t = arg;
 	struct storm *st = t->st;
-	uint64_t flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P;
 	/* The setter's only pre-copy target is PRE_COPY itself. */
 	uint32_t last = STATE(RUNNING_P2P);
 
-	mig_get_flags(st->a.dev.fd, &flags);
-	if (flags & VFIO_MIGRATION_PRE_COPY)
+	if (st->flags & VFIO_MIGRATION_PRE_COPY)
 		last = STATE(PRE_COPY);
 	while (!atomic_load(&st->stop)) {
 		uint32_t cur = 0xffff;
@@ -362,6 +360,11 @@ FIXTURE_SETUP(storm)
 	self->seed = vmt_seed();
 	OPEN_IVSH(&st->a, "IVSHMEM_BDF_A");
 	OPEN_IVSH(&self->b, "IVSHMEM_BDF_B");
+	/*
+	 * Once, before any thread runs: a thread reading them itself could
+	 * meet the reopener between close and open and fall back to a guess.
+	 */
+	ASSERT_OK(mig_get_flags(st->a.dev.fd, &st->flags));
 	ivsh_fill(&st->a, self->seed);
 	ASSERT_OK(ivsh_save(&st->a, &st->s, VMT_MiB, NULL));
 	st->stream_len = st->s.len;
