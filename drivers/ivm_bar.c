@@ -139,9 +139,13 @@ static ssize_t ivm_mig_rw(struct vfio_device *core_vdev, char __user *buf,
 		ret = vfio_pci_core_write(core_vdev, buf, count, ppos);
 	else
 		ret = vfio_pci_core_read(core_vdev, buf, count, ppos);
-	/* Before access_end: a freeze must not miss the mark. */
-	if (iswrite && ret > 0 && index == mig->ops->mem_bar)
-		ivm_track_mark(mig, off, ret);
+	/*
+	 * Before access_end: a freeze must not miss the mark.  A write that
+	 * fails (-EFAULT on a bad user buffer) may have stored a prefix
+	 * before failing, so all of [off, off + count) is marked then.
+	 */
+	if (iswrite && count && index == mig->ops->mem_bar)
+		ivm_track_mark(mig, off, ret > 0 ? ret : count);
 	if (bar)
 		ivm_access_end(mig);
 	return ret;

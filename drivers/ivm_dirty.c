@@ -28,6 +28,7 @@
 #include <linux/bitmap.h>
 #include <linux/bitops.h>
 #include <linux/mm.h>
+#include <linux/overflow.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 
@@ -225,14 +226,18 @@ void ivm_track_stop(struct ivm_mig *mig)
 void ivm_track_mark_locked(struct ivm_mig *mig, u64 off, u64 len)
 {
 	unsigned long npages = ivm_stream_pages(&mig->desc);
-	unsigned long pg = off / IVM_PAGE;
-	unsigned long last = (off + len - 1) / IVM_PAGE;
 	bool woke = false;
+	unsigned long pg;
+	u64 end, last;
 
 	lockdep_assert_held(&mig->core_device.memory_lock);
-	if (!mig->track_bits)
+	if (!mig->track_bits || !len || off / IVM_PAGE >= npages)
 		return;
-	for (; pg <= last && pg < npages; pg++)
+	/* A write's length comes from the user: the run ends at BAR2's end. */
+	if (check_add_overflow(off, len - 1, &end))
+		end = U64_MAX;
+	last = min_t(u64, end / IVM_PAGE, npages - 1);
+	for (pg = off / IVM_PAGE; pg <= last; pg++)
 		if (!test_and_set_bit(pg, mig->track_bits))
 			woke = true;
 	if (woke)
