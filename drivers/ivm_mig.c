@@ -368,7 +368,9 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 	int ret = 0;
 	size_t n;
 
-	mutex_lock(&f->lock);
+	/* A reader or writer of this fd may hold it across a long call. */
+	if (mutex_lock_killable(&f->lock))
+		return -EINTR;
 	while (len) {
 		if (ivm_file_dead(f)) {
 			ret = -ENODEV;
@@ -400,10 +402,9 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 		ivm_save_advance(&f->save, src, n);
 		done += n;
 		len -= n;
-		if (len && fatal_signal_pending(current)) {
-			ret = -EINTR;
+		/* Any signal ends a long read with the count done so far. */
+		if (len && signal_pending(current))
 			break;
-		}
 		cond_resched();
 	}
 	mutex_unlock(&f->lock);
@@ -427,7 +428,8 @@ static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	mutex_lock(&f->lock);
+	if (mutex_lock_killable(&f->lock))
+		return -EINTR;
 	if (ivm_file_dead(f))
 		ret = -ENODEV;
 	else if (!f->precopy)
@@ -471,7 +473,9 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 	long used;
 	size_t n;
 
-	mutex_lock(&f->lock);
+	/* A reader or writer of this fd may hold it across a long call. */
+	if (mutex_lock_killable(&f->lock))
+		return -EINTR;
 	while (len) {
 		if (ivm_file_dead(f)) {
 			ret = -ENODEV;
@@ -507,19 +511,18 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 		}
 		done += used;
 		len -= used;
-		if (len && fatal_signal_pending(current)) {
-			ret = -EINTR;
+		/* Any signal ends a long write with the count done so far. */
+		if (len && signal_pending(current))
 			break;
-		}
 		cond_resched();
 	}
 	mutex_unlock(&f->lock);
 	/*
-	 * Only a fault or a signal leaves a usable session behind: report
-	 * the prefix written then.  An invalid stream, a failed device write
-	 * or a reset fails the write even if a prefix was consumed.
+	 * Only a fault leaves a usable session behind: report the prefix
+	 * written then.  An invalid stream, a failed device write or a reset
+	 * fails the write even if a prefix was consumed.
 	 */
-	if (!ret || (done && (ret == -EFAULT || ret == -EINTR)))
+	if (!ret || (done && ret == -EFAULT))
 		return done;
 	return ret;
 }
