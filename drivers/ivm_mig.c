@@ -28,6 +28,7 @@
 #include <linux/interval_tree.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pm_runtime.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
@@ -238,17 +239,24 @@ static struct device *ivm_dev(struct ivm_mig *mig)
 /*
  * Take memory_lock for writing and make sure the device decodes memory, so
  * that the device callbacks can touch the BARs whatever the user did to the
- * command register.  Fails if the device is in a low-power state.
+ * command register.  A device the user put into a low-power state
+ * (VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY) is woken for the access, as the
+ * core's region read/write does; the runtime-PM resume takes memory_lock
+ * itself, so it comes first.  Fails only if the device cannot be woken.
  */
 static int ivm_lock_device(struct ivm_mig *mig, u16 *cmd)
 {
 	struct vfio_pci_core_device *vdev = &mig->core_device;
+	int ret;
 
-	down_write(&vdev->memory_lock);
-	if (vdev->pm_runtime_engaged) {
-		up_write(&vdev->memory_lock);
+	ret = pm_runtime_resume_and_get(&vdev->pdev->dev);
+	if (ret < 0) {
+		pci_info_ratelimited(vdev->pdev,
+				     "migration: runtime resume failed %d\n",
+				     ret);
 		return -EIO;
 	}
+	down_write(&vdev->memory_lock);
 	pci_read_config_word(vdev->pdev, PCI_COMMAND, cmd);
 	if (!(*cmd & PCI_COMMAND_MEMORY))
 		pci_write_config_word(vdev->pdev, PCI_COMMAND,
@@ -263,6 +271,7 @@ static void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
 	if (!(cmd & PCI_COMMAND_MEMORY))
 		pci_write_config_word(vdev->pdev, PCI_COMMAND, cmd);
 	up_write(&vdev->memory_lock);
+	pm_runtime_put(&vdev->pdev->dev);
 }
 
 /* ---- data files ---- */
@@ -822,10 +831,12 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	struct ivm_file *f = mig->resume_file;
 	u8 regs[IVM_REGS_MAX];
 	int ret = 0;
+	int gen;
 	u16 cmd;
 
 	if (!f)
 		return -EINVAL;
+	gen = f->gen;
 	mutex_lock(&f->lock);
 	if (ivm_file_dead(f)) {
 		ret = -ENODEV;
@@ -846,8 +857,15 @@ static int ivm_finish_resume(struct ivm_mig *mig)
 	ret = ivm_lock_device(mig, &cmd);
 	if (ret)
 		return ret;
-	ret = ivm_should_fail("load_regs") ? -EIO :
-		mig->ops->load_regs(mig, regs);
+	/*
+	 * A reset since the stream was checked must not be undone by loading
+	 * its registers: the core resets under memory_lock, held here.
+	 */
+	if (atomic_read(&mig->reset_gen) != gen)
+		ret = -ENODEV;
+	else
+		ret = ivm_should_fail("load_regs") ? -EIO :
+			mig->ops->load_regs(mig, regs);
 	ivm_unlock_device(mig, cmd);
 	return ret;
 }

@@ -412,6 +412,29 @@ TEST_F(pair, data_size_exact_in_each_state)
 	ASSERT_OK(mig_set_state_nofd(fd, STATE(RUNNING)));
 }
 
+/*
+ * Devices the user put into a low-power state (LOW_POWER_ENTRY without a
+ * wake-up eventfd) are woken for the data path as for region access: the
+ * save and the restore work, and the low-power state stays the user's.
+ */
+TEST_F(pair1, roundtrip_in_low_power)
+{
+	struct pairctx *pc = &self->c;
+	uint32_t entry = VFIO_DEVICE_FEATURE_SET |
+			 VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+	uint32_t leave = VFIO_DEVICE_FEATURE_SET |
+			 VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
+
+	ASSERT_OK(vfio_feature(pc->a.dev.fd, entry, NULL, 0));
+	ASSERT_OK(vfio_feature(pc->b.dev.fd, entry, NULL, 0));
+	pair_transfer(_metadata, pc, VMT_MiB, 32768, false);
+	ASSERT_OK(vfio_feature(pc->a.dev.fd, leave, NULL, 0));
+	ASSERT_OK(vfio_feature(pc->b.dev.fd, leave, NULL, 0));
+	ASSERT_PATTERN(&pc->b, pc->seed);
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
+	ASSERT_PATTERN(&pc->a, pc->seed);
+}
+
 TEST_F(pair1, save_leaves_source_unchanged)
 {
 	struct pairctx *pc = &self->c;
