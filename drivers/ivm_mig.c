@@ -1031,7 +1031,8 @@ static int ivm_get_data_size(struct vfio_device *core_vdev,
 		mutex_unlock(&f->lock);
 	}
 	ivm_state_unlock(mig);
-	*len = n;
+	/* The core's length is an unsigned long: no wrap where it has 32 bits. */
+	*len = min_t(u64, n, ULONG_MAX);
 	return 0;
 }
 #endif
