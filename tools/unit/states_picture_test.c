@@ -115,10 +115,10 @@ static void tags_str(unsigned int tags, char *out, size_t len)
 	size_t i, o = 0;
 
 	out[0] = 0;
-	for (i = 0; i < N_TAGS; i++)
+	for (i = 0; i < N_TAGS && o < len; i++)
 		if (tags & (1U << i))
-			o += snprintf(out + o, o < len ? len - o : 0, "%s%s",
-				      o ? " " : "", tag_names[i]);
+			o += snprintf(out + o, len - o, "%s%s", o ? " " : "",
+				      tag_names[i]);
 	if (!o)
 		snprintf(out, len, "(none)");
 }
