@@ -4,6 +4,7 @@
 # On a host with kernel headers:  make [KDIR=...]; make install   (then scripts/bind.sh)
 #   make dkms-install | make dkms-uninstall     the same through DKMS (rebuilt for every new kernel)
 #   make deb                                    a Debian package of the DKMS source (build/deb/*.deb)
+#   make docs                                   Documentation/*.svg from their .dot (graphviz)
 # In a QEMU guest built from Debian packages (needs root, see README.md):
 #   make check [SUITE=trixie|sid|bookworm] [EXTRA_TESTS=<dir>]   build + boot + run all tests, print the verdict
 #   make demo | make bench | make vm-shell | make vm-clean | make harness-selftest | make mutants
@@ -86,6 +87,17 @@ deb:
 	cd $(DEB_BUILD)/$(NAME)-$(VERSION) && dpkg-buildpackage --build=binary --no-sign
 	@ls $(DEB_BUILD)/*.deb
 
+# ---- Documentation: graphviz pictures (Documentation/*.dot -> .svg, committed with their source) ------------------------
+# dot comes from Debian's graphviz (scripts/host-deps.sh docs installs it, as root); tools/unit/states_picture_test
+# checks in make check that migration-states.dot has ivm_step()'s arcs and that the SVG was rendered from it
+DOCS_SVG := $(patsubst %.dot,%.svg,$(wildcard Documentation/*.dot))
+
+docs: $(DOCS_SVG)
+
+Documentation/%.svg: Documentation/%.dot
+	@command -v dot > /dev/null || scripts/host-deps.sh docs
+	dot -Tsvg $< -o $@
+
 # ---- VM harness (scripts/vm.sh); command-line variables reach the scripts through the environment ----
 check:
 	@scripts/vm.sh check
@@ -114,4 +126,4 @@ harness-selftest:
 mutants:
 	@scripts/mutants.sh
 
-.PHONY: all modules vfio-migctl clean install install-module install-vfio-migctl version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest mutants
+.PHONY: all docs modules vfio-migctl clean install install-module install-vfio-migctl version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest mutants
