@@ -49,7 +49,7 @@ guest_status() { # K
 	if [ -f "$gr/done" ]; then
 		res ok "$n" "$(meta "guest_seconds_$k") s"
 	elif [ -f "$RUN/stalled-$k" ]; then
-		res fail "$n" "guest HUNG: no progress (serial console, program heartbeat) for $(cat "$RUN/stalled-$k") s (IVM_STALL=$(meta stall)), stopped; last console line: $(tr -d '\r' < "$con" | grep -v '^$' | tail -1 | cut -c1-160)"
+		res fail "$n" "guest HUNG: no progress (serial console, program heartbeat) for $(cat "$RUN/stalled-$k") s$([ -f "$RUN/starved-$k" ] && echo ", $(cat "$RUN/starved-$k") s of them waiting for a host CPU and not counted") (IVM_STALL=$(meta stall)), stopped; last console line: $(tr -d '\r' < "$con" | grep -v '^$' | tail -1 | cut -c1-160)"
 	elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 		res fail "$n" "guest HUNG: no end within IVM_TIMEOUT=$(meta timeout) s (the overall host-side limit); last console line: $(tr -d '\r' < "$con" | grep -v '^$' | tail -1 | cut -c1-160)"
 	elif [ -n "$panic" ]; then

@@ -528,18 +528,36 @@ show() {
 		fi
 	done
 }
+# starved_ms QPID: how long (ms) the busiest thread of process QPID waited on a host run queue, runnable but not
+# running, since the last call for the same process (per-thread schedstat; 0 where the kernel has none). A guest whose
+# QEMU waits for a CPU is slow, not hung: the watchdog does not count that time.
+declare -A WAIT_NS=()
+starved_ms() {
+	local qpid=$1 t w max=0 d
+	for t in /proc/"$qpid"/task/*/schedstat; do
+		read -r _ w _ < "$t" 2> /dev/null || continue
+		d=$((w - ${WAIT_NS[$t]:-$w}))
+		WAIT_NS[$t]=$w
+		[ "$d" -gt "$max" ] && max=$d
+	done
+	echo $((max / 1000000))
+}
 # watch_guest K: the host's progress watchdog of guest K. The guest progresses while its serial console grows or its
 # heartbeat file changes (touched by the guest's per-program watchdog whenever a program's output, CPU time or I/O
-# moves, see scripts/guest/init.sh); IVM_STALL seconds without either end it ($RUN/stalled-K says so). IVM_TIMEOUT
-# stays as an overall safety limit.
+# moves, see scripts/guest/init.sh); IVM_STALL seconds without either end it ($RUN/stalled-K says so). Seconds in
+# which the guest's QEMU waited for a host CPU (a shared, overloaded machine, a run at nice 19 beside others) do not
+# count: only a guest that had the CPU and still did nothing is hung. IVM_TIMEOUT stays as an overall safety limit.
 watch_guest() {
-	local k=$1 sig last='' since=$SECONDS pid
+	local k=$1 sig last='' since=$SECONDS pid qpid starved=0
 	for _ in $(seq 100); do [ -s "$RUN/guest-$k.pid" ] && break; sleep 0.1; done
 	while pid=$(cat "$RUN/guest-$k.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; do
 		sig="$(stat -c %s "$RUN/console-$k.log" 2>/dev/null) $(stat -c %Y "$SH/results/guest-$k/heartbeat" 2>/dev/null)"
-		[ "$sig" != "$last" ] && last=$sig since=$SECONDS
-		if [ "$IVM_STALL" -gt 0 ] && [ $((SECONDS - since)) -ge "$IVM_STALL" ]; then
+		qpid=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null) qpid=${qpid%% *}
+		[ -n "$qpid" ] && starved=$((starved + $(starved_ms "$qpid")))
+		[ "$sig" != "$last" ] && last=$sig since=$SECONDS starved=0
+		if [ "$IVM_STALL" -gt 0 ] && [ $((SECONDS - since - starved / 1000)) -ge "$IVM_STALL" ]; then
 			echo "$((SECONDS - since))" > "$RUN/stalled-$k"
+			[ "$starved" -ge 1000 ] && echo "$((starved / 1000))" > "$RUN/starved-$k"
 			kill -TERM "$pid" 2>/dev/null
 			return 0
 		fi
