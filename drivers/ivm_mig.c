@@ -40,8 +40,14 @@
 #include "ivm_dirty.h"
 #include "ivm_mig.h"
 
-/* Bytes moved between the device and the user per step of a data file. */
+/* Bytes moved between the device and the kernel buffer per lock hold. */
 #define IVM_BOUNCE_SIZE		(256 * 1024)
+/*
+ * A save reads a whole window of device memory (IVM_MEM_RECORD_MAX) before
+ * it emits the window's first record: whether a run of pages goes out as
+ * MEM or ZERO, and how long it is, is known only then.
+ */
+#define IVM_SAVE_BUF_SIZE	IVM_MEM_RECORD_MAX
 
 #define IVM_REC_HDR		sizeof(struct ivm_record_header)
 #define IVM_END_RECORD		(IVM_REC_HDR + sizeof(struct ivm_end_payload))
@@ -187,16 +193,22 @@ enum ivm_file_kind {
  * @poll_wq: poll() of a save file waits here for data
  * @save: stream cursor of a save file
  * @parse: stream parser of a resume file
- * @bounce: IVM_BOUNCE_SIZE bytes between device and user
+ * @bounce: between device and user: IVM_BOUNCE_SIZE bytes for a resume,
+ *	IVM_SAVE_BUF_SIZE (a window) for a save
  * @dirty: save: pages of device memory still to send
  * @cover: resume: coverage bitmap of the parser
  * @precopy: save: in PRE_COPY or PRE_COPY_P2P (GET_PRECOPY_INFO works,
  *	read() fails with -ENOMSG when nothing is pending)
- * @stopped: save: STOP_COPY; @regs are captured, END follows the last page
+ * @stopped: save: STOP_COPY; @regs are captured, REGS and END follow the
+ *	last page
+ * @win_taken: save: the pages @win_off..+@win_len were harvested but not
+ *	read into @bounce yet (a failed read is retried from here)
+ * @win_off: save: first byte of that window
+ * @win_len: save: its bytes
  * @regs_sent: save: the REGS record is queued
  * @end_sent: save: the END record is queued
- * @inflight_initial: save: the record being emitted is part of the initial
- *	data (the header or the first pass)
+ * @inflight_initial: save: the records being emitted (the header, or a
+ *	window) are part of the initial data (the header or the first pass)
  * @stop_pos: save: stream bytes emitted before STOP_COPY
  * @regs: save: register blob captured when the device stopped
  */
@@ -219,6 +231,9 @@ struct ivm_file {
 	u8 *cover;
 	bool precopy;
 	bool stopped;
+	bool win_taken;
+	u64 win_off;
+	u64 win_len;
 	bool regs_sent;
 	bool end_sent;
 	bool inflight_initial;
@@ -283,11 +298,11 @@ static bool ivm_file_dead(struct ivm_file *f)
 }
 
 /*
- * Move bytes between device memory and the bounce buffer.  A reset since the
- * file was created kills the file here, under memory_lock, which the
- * vfio-pci core holds across its resets.
+ * Move bytes between device memory and @buf, part of the file's bounce
+ * buffer.  A reset since the file was created kills the file here, under
+ * memory_lock, which the vfio-pci core holds across its resets.
  */
-static int ivm_file_mem(struct ivm_file *f, u64 off, size_t len)
+static int ivm_file_mem(struct ivm_file *f, u64 off, void *buf, size_t len)
 {
 	struct ivm_mig *mig = f->mig;
 	u16 cmd;
@@ -302,43 +317,69 @@ static int ivm_file_mem(struct ivm_file *f, u64 off, size_t len)
 				 "mem_write"))
 		ret = -EIO;
 	else if (f->kind == IVM_FILE_SAVE)
-		ret = mig->ops->mem_read(mig, off, f->bounce, len);
+		ret = mig->ops->mem_read(mig, off, buf, len);
 	else
-		ret = mig->ops->mem_write(mig, off, f->bounce, len);
+		ret = mig->ops->mem_write(mig, off, buf, len);
 	ivm_unlock_device(mig, cmd);
 	return ret;
 }
 
-/*
- * Queue the next record of a save at a record boundary: in STOP_COPY the
- * registers first, then every page still to send, then the end.  Returns
- * -ENOMSG in PRE_COPY when no page is to send now.
- */
-static int ivm_save_next(struct ivm_file *f)
+/* Read a harvested window of device memory into the save's buffer. */
+static int ivm_save_load(struct ivm_file *f)
 {
-	u64 off, len;
+	u64 done, n;
+	int ret;
 
-	lockdep_assert_held(&f->lock);
-	if (f->stopped && !f->regs_sent) {
-		ivm_save_regs(&f->save, f->regs);
-		f->regs_sent = true;
-		f->inflight_initial = false;
-		return 0;
+	for (done = 0; done < f->win_len; done += n) {
+		n = min_t(u64, f->win_len - done, IVM_BOUNCE_SIZE);
+		ret = ivm_file_mem(f, f->win_off + done, f->bounce + done, n);
+		if (ret)
+			return ret;
 	}
-	if (ivm_dirty_take(f->mig, &f->dirty, &off, &len,
-			   &f->inflight_initial)) {
-		ivm_save_mem(&f->save, off, len);
-		return 0;
-	}
-	if (!f->stopped)
-		return -ENOMSG;
-	ivm_save_end(&f->save);
-	f->end_sent = true;
-	f->inflight_initial = false;
 	return 0;
 }
 
-/* Bytes of the rest of the current record and the pages still to send. */
+/*
+ * Queue the next records of a save at a record boundary: a window of pages
+ * still to send, read whole from the device first; in STOP_COPY, once no
+ * page is left, the registers and then the end.  Returns -ENOMSG in
+ * PRE_COPY when no page is to send now.
+ */
+static int ivm_save_next(struct ivm_file *f)
+{
+	int ret;
+
+	lockdep_assert_held(&f->lock);
+	if (!f->win_taken &&
+	    !ivm_dirty_take(f->mig, &f->dirty, &f->win_off, &f->win_len,
+			    &f->inflight_initial)) {
+		if (!f->stopped)
+			return -ENOMSG;
+		f->inflight_initial = false;
+		if (!f->regs_sent) {
+			ivm_save_regs(&f->save, f->regs);
+			f->regs_sent = true;
+		} else {
+			ivm_save_end(&f->save);
+			f->end_sent = true;
+		}
+		return 0;
+	}
+	f->win_taken = true;
+	ret = ivm_save_load(f);
+	if (ret)
+		return ret;
+	f->win_taken = false;
+	ivm_save_window(&f->save, f->win_off, f->win_len, f->bounce);
+	return 0;
+}
+
+/*
+ * Bytes of the rest of the queued records and of the pages still to send.
+ * What was read is counted exactly; a page not read yet counts as a MEM
+ * page (ivm_window_bound()), so a zero page among them makes this an upper
+ * bound.
+ */
 static void __maybe_unused ivm_save_info(struct ivm_file *f, u64 *initial,
 					 u64 *dirty)
 {
@@ -346,13 +387,15 @@ static void __maybe_unused ivm_save_info(struct ivm_file *f, u64 *initial,
 
 	lockdep_assert_held(&f->lock);
 	ivm_dirty_bytes(f->mig, &f->dirty, initial, dirty);
+	if (f->win_taken)
+		pending += ivm_window_bound(f->win_len);
 	if (f->inflight_initial)
 		*initial += pending;
 	else
 		*dirty += pending;
 }
 
-/* Bytes a save would still produce if it went to STOP_COPY now. */
+/* Bytes a save would still produce if it went to STOP_COPY now, at most. */
 static u64 __maybe_unused ivm_save_remaining(struct ivm_file *f)
 {
 	u64 initial, dirty, n;
@@ -394,16 +437,9 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 				break;
 			continue;
 		}
+		/* META: the cursor's bytes; MEM: the window read into bounce */
 		n = min_t(u64, len, seg.len);
-		if (seg.kind == IVM_SEG_MEM) {
-			n = min_t(size_t, n, IVM_BOUNCE_SIZE);
-			ret = ivm_file_mem(f, seg.offset, n);
-			if (ret)
-				break;
-			src = f->bounce;
-		} else {
-			src = seg.data;
-		}
+		src = seg.data;
 		if (copy_to_user(ubuf + done, src, n)) {
 			ret = -EFAULT;
 			break;
@@ -472,6 +508,13 @@ static __poll_t ivm_save_poll(struct file *filp, struct poll_table_struct *wait)
 	return mask;
 }
 
+/* Set device memory to zero for a ZERO record, IVM_BOUNCE_SIZE at most. */
+static int ivm_resume_zero(struct ivm_file *f, u64 off, size_t len)
+{
+	memset(f->bounce, 0, len);
+	return ivm_file_mem(f, off, f->bounce, len);
+}
+
 static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 				size_t len, loff_t *ppos)
 {
@@ -485,12 +528,29 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 	/* A reader or writer of this fd may hold it across a long call. */
 	if (mutex_lock_killable(&f->lock))
 		return -EINTR;
-	while (len) {
+	for (;;) {
 		if (ivm_file_dead(f)) {
 			ret = -ENODEV;
 			break;
 		}
 		ivm_parse_peek(&f->parse, &seg);
+		/* Zeros of a ZERO record, also after its last stream byte. */
+		if (seg.kind == IVM_SEG_ZERO) {
+			n = min_t(u64, seg.len, IVM_BOUNCE_SIZE);
+			ret = ivm_resume_zero(f, seg.offset, n);
+			if (ret == -ENODEV)
+				break;
+			if (ret) {
+				ivm_parse_fail(&f->parse,
+					       "writing device memory failed");
+				break;
+			}
+			ivm_parse_zero_done(&f->parse, n);
+			cond_resched();
+			continue;
+		}
+		if (!len)
+			break;
 		n = seg.kind == IVM_SEG_MEM ? min_t(u64, seg.len, len) : len;
 		n = min_t(size_t, n, IVM_BOUNCE_SIZE);
 		if (copy_from_user(f->bounce, ubuf + done, n)) {
@@ -498,7 +558,7 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 			break;
 		}
 		if (seg.kind == IVM_SEG_MEM) {
-			ret = ivm_file_mem(f, seg.offset, n);
+			ret = ivm_file_mem(f, seg.offset, f->bounce, n);
 			if (ret == -ENODEV)
 				break;
 			if (ret) {
@@ -582,7 +642,8 @@ static noinline struct ivm_file *ivm_file_create(struct ivm_mig *mig,
 	if (!f)
 		return ERR_PTR(-ENOMEM);
 	f->bounce = ivm_should_fail("bounce_alloc") ? NULL :
-		kvmalloc(IVM_BOUNCE_SIZE, GFP_KERNEL_ACCOUNT);
+		kvmalloc(save ? IVM_SAVE_BUF_SIZE : IVM_BOUNCE_SIZE,
+			 GFP_KERNEL_ACCOUNT);
 	if (!f->bounce) {
 		ret = -ENOMEM;
 		goto err_free_file;
@@ -764,7 +825,7 @@ static struct file *ivm_start_precopy(struct ivm_mig *mig)
 
 /*
  * PRE_COPY_P2P -> STOP_COPY: the same save goes on with the device frozen:
- * the registers, the pages still dirty, the end.
+ * the pages still dirty, then the registers captured here, the end.
  */
 static int ivm_precopy_stop(struct ivm_mig *mig)
 {
@@ -1007,7 +1068,9 @@ static int ivm_get_state(struct vfio_device *core_vdev,
 /*
  * The length of STOP_COPY: the whole stream without pre-copy; in PRE_COPY
  * what an immediate STOP_COPY would still produce; in STOP_COPY after
- * pre-copy what STOP_COPY produces (read or not).
+ * pre-copy what STOP_COPY produces (read or not).  Pages not read yet count
+ * as MEM pages: exact unless some of them are zero, an upper bound then
+ * (finding out would take a pass over BAR2 of its own).
  */
 static int ivm_get_data_size(struct vfio_device *core_vdev,
 			     unsigned long *len)

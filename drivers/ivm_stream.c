@@ -24,6 +24,8 @@
 #define HDR_SIZE	sizeof(struct ivm_stream_header)
 #define REC_SIZE	sizeof(struct ivm_record_header)
 #define END_SIZE	sizeof(struct ivm_end_payload)
+#define ZERO_SIZE	sizeof(struct ivm_zero_payload)
+#define PAGE		IVM_STREAM_PAGE_SIZE
 
 static void put16(u8 *p, u16 v)
 {
@@ -136,13 +138,32 @@ u64 ivm_stream_tail_size(const struct ivm_stream_desc *desc)
 }
 
 /**
- * ivm_stream_size - exact byte length of a stream without pre-copy
+ * ivm_window_bound - most stream bytes the records of one window can take
+ * @len: bytes of the window, at most IVM_MEM_RECORD_MAX
+ *
+ * A window without a zero page is one MEM record.  Each run of k >= 1 zero
+ * pages that ivm_save_window() splits off removes k * IVM_STREAM_PAGE_SIZE
+ * payload bytes and adds at most a ZERO record (32 bytes) and the header of
+ * the MEM record after it (24 bytes), so no window takes more than this.
+ *
+ * Return: the bytes of the window as one MEM record.
+ */
+u64 ivm_window_bound(u64 len)
+{
+	return REC_SIZE + len;
+}
+
+/**
+ * ivm_stream_size - byte length of a stream without pre-copy, as if no page
+ *	were zero
  * @desc: what the stream describes; must satisfy ivm_desc_valid()
  *
  * A save that starts with the device stopped sends every page once, in
- * records of IVM_MEM_RECORD_MAX bytes aligned to that size.
+ * windows of IVM_MEM_RECORD_MAX bytes aligned to that size.  Without a zero
+ * page each window is one MEM record and this is the exact length; every
+ * zero page makes the stream shorter (ivm_window_bound()).
  *
- * Return: the number of bytes such a save of @desc produces.
+ * Return: the number of bytes such a save of @desc produces at most.
  */
 u64 ivm_stream_size(const struct ivm_stream_desc *desc)
 {
@@ -190,6 +211,7 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
 	case IVM_SAVE_REGS:
 	case IVM_SAVE_MEM_HDR:
 	case IVM_SAVE_MEM:
+	case IVM_SAVE_ZERO:
 	case IVM_SAVE_IDLE:
 	case IVM_SAVE_DONE:
 		break;
@@ -202,7 +224,7 @@ static void save_enter(struct ivm_save_cursor *cur, enum ivm_save_phase phase)
  * @desc: what is saved; must satisfy ivm_desc_valid()
  *
  * The cursor emits the header, then stands at IVM_SEG_IDLE until the caller
- * queues the next record with ivm_save_mem(), ivm_save_regs() or
+ * queues the next records with ivm_save_window(), ivm_save_regs() or
  * ivm_save_end().
  */
 void ivm_save_init(struct ivm_save_cursor *cur,
@@ -229,21 +251,109 @@ void ivm_save_regs(struct ivm_save_cursor *cur, const void *regs)
 	cur->meta_len += n;
 }
 
-/**
- * ivm_save_mem - queue a MEM record
- * @cur: the cursor, at IVM_SEG_IDLE
- * @offset: first byte of device memory; a multiple of IVM_STREAM_PAGE_SIZE
- * @len: bytes, at most IVM_MEM_RECORD_MAX, a multiple of
- *	IVM_STREAM_PAGE_SIZE unless the record ends device memory
- *
- * The payload follows the header as IVM_SEG_MEM segments.
- */
-void ivm_save_mem(struct ivm_save_cursor *cur, u64 offset, u64 len)
+static bool page_is_zero(const u8 *p)
 {
-	save_enter(cur, IVM_SAVE_MEM_HDR);
-	cur->mem_next = offset;
-	cur->rec_end = offset + len;
-	cur->meta_len = build_record(cur->meta, IVM_REC_MEM, offset, len);
+#ifdef __KERNEL__
+	return !memchr_inv(p, 0, PAGE);
+#else
+	static const u8 zero_page[PAGE];
+
+	return !memcmp(p, zero_page, PAGE);
+#endif
+}
+
+/* Page @pg of the window is a whole page of zeros. */
+static bool win_zero(const struct ivm_save_cursor *cur, u32 pg)
+{
+	return cur->win_zero[pg / 64] >> (pg % 64) & 1;
+}
+
+/* End offset of the run of pages like page @pg (zero or not) in the window. */
+static u64 win_run_end(const struct ivm_save_cursor *cur, u32 pg, bool zero)
+{
+	u64 end = cur->win_off + (u64)pg * PAGE;
+
+	while (end < cur->win_end && win_zero(cur, pg) == zero) {
+		end = min64(end + PAGE, cur->win_end);
+		pg++;
+	}
+	return end;
+}
+
+/* Stream bytes of the window's records from @cur->win_next on. */
+static u64 win_rest(const struct ivm_save_cursor *cur)
+{
+	u64 off = cur->win_next, end, n = 0;
+
+	while (off < cur->win_end) {
+		u32 pg = (off - cur->win_off) / PAGE;
+		bool zero = win_zero(cur, pg);
+
+		end = win_run_end(cur, pg, zero);
+		n += zero ? REC_SIZE + ZERO_SIZE : REC_SIZE + end - off;
+		off = end;
+	}
+	return n;
+}
+
+/* Queue the next record of the window, or stand idle after its last. */
+static void save_next_record(struct ivm_save_cursor *cur)
+{
+	u64 off = cur->win_next, end;
+	u32 pg = (off - cur->win_off) / PAGE;
+	bool zero;
+
+	if (off >= cur->win_end) {
+		save_enter(cur, IVM_SAVE_IDLE);
+		return;
+	}
+	zero = win_zero(cur, pg);
+	end = win_run_end(cur, pg, zero);
+	cur->win_next = end;
+	if (zero) {
+		save_enter(cur, IVM_SAVE_ZERO);
+		cur->meta_len = build_record(cur->meta, IVM_REC_ZERO, off,
+					     ZERO_SIZE);
+		put64(cur->meta + cur->meta_len, end - off);
+		cur->meta_len += ZERO_SIZE;
+	} else {
+		save_enter(cur, IVM_SAVE_MEM_HDR);
+		cur->mem_next = off;
+		cur->rec_end = end;
+		cur->meta_len = build_record(cur->meta, IVM_REC_MEM, off,
+					     end - off);
+	}
+}
+
+/**
+ * ivm_save_window - queue the records of a window of device memory
+ * @cur: the cursor, at IVM_SEG_IDLE
+ * @offset: first byte of the window; a multiple of IVM_STREAM_PAGE_SIZE
+ * @len: bytes, at least 1 and at most IVM_MEM_RECORD_MAX, a multiple of
+ *	IVM_STREAM_PAGE_SIZE unless the window ends device memory
+ * @data: the caller's copy of the @len bytes at @offset; must stay valid
+ *	until the cursor is idle again
+ *
+ * Finds the whole zero pages of @data, once, and then emits the window as
+ * alternating runs: a ZERO record for each run of zero pages, a MEM record
+ * (header, then IVM_SEG_MEM segments pointing into @data) for each run of
+ * other pages.  A partial last page always goes into a MEM record.
+ */
+void ivm_save_window(struct ivm_save_cursor *cur, u64 offset, u64 len,
+		     const void *data)
+{
+	const u8 *d = data;
+	u32 i, full = min64(len, IVM_MEM_RECORD_MAX) / PAGE;
+
+	memset(cur->win_zero, 0, sizeof(cur->win_zero));
+	for (i = 0; i < full; i++)
+		if (page_is_zero(d + (u64)i * PAGE))
+			cur->win_zero[i / 64] |= 1ULL << (i % 64);
+	cur->win_off = offset;
+	cur->win_end = offset + len;
+	cur->win_next = offset;
+	cur->win_data = d;
+	save_next_record(cur);
 }
 
 /**
@@ -259,29 +369,36 @@ void ivm_save_end(struct ivm_save_cursor *cur)
  * ivm_save_pending - bytes queued but not yet emitted
  * @cur: the cursor
  *
- * Return: the rest of the current record (header and payload).
+ * Return: the rest of the current record (header and payload) and of the
+ * records still to come from the current window, exactly.
  */
 u64 ivm_save_pending(const struct ivm_save_cursor *cur)
 {
+	u64 rest;
+
 	switch (cur->phase) {
 	case IVM_SAVE_MEM_HDR:
-		return cur->meta_len - cur->meta_pos + cur->rec_end -
+		rest = cur->meta_len - cur->meta_pos + cur->rec_end -
 		       cur->mem_next;
+		break;
 	case IVM_SAVE_MEM:
-		return cur->rec_end - cur->mem_next;
+		rest = cur->rec_end - cur->mem_next;
+		break;
 	case IVM_SAVE_IDLE:
 	case IVM_SAVE_DONE:
 		return 0;
 	default:
-		return cur->meta_len - cur->meta_pos;
+		rest = cur->meta_len - cur->meta_pos;
+		break;
 	}
+	return rest + win_rest(cur);
 }
 
 /**
  * ivm_save_peek - describe the segment at the cursor
  * @cur: the cursor
- * @seg: filled in; for IVM_SEG_MEM the caller reads @seg->len bytes (or
- *	fewer) of device memory at @seg->offset and passes them to
+ * @seg: filled in; for IVM_SEG_MEM the caller takes @seg->len bytes (or
+ *	fewer) of the window's copy at @seg->data and passes them to
  *	ivm_save_advance()
  */
 void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg)
@@ -290,6 +407,7 @@ void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg)
 	switch (cur->phase) {
 	case IVM_SAVE_MEM:
 		seg->kind = IVM_SEG_MEM;
+		seg->data = cur->win_data + (cur->mem_next - cur->win_off);
 		seg->offset = cur->mem_next;
 		seg->len = cur->rec_end - cur->mem_next;
 		break;
@@ -310,7 +428,7 @@ void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg)
 /**
  * ivm_save_advance - account for bytes handed to the reader
  * @cur: the cursor
- * @data: the bytes, as returned by ivm_save_peek() or read from the device
+ * @data: the bytes, as returned by ivm_save_peek()
  * @n: how many; at most the length ivm_save_peek() reported
  */
 void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
@@ -322,7 +440,7 @@ void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
 	if (cur->phase == IVM_SAVE_MEM) {
 		cur->mem_next += n;
 		if (cur->mem_next == cur->rec_end)
-			save_enter(cur, IVM_SAVE_IDLE);
+			save_next_record(cur);
 		return;
 	}
 
@@ -338,7 +456,8 @@ void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n)
 		save_enter(cur, IVM_SAVE_DONE);
 		break;
 	default:
-		save_enter(cur, IVM_SAVE_IDLE);
+		/* the header, REGS, or a ZERO record of the window */
+		save_next_record(cur);
 		break;
 	}
 }
@@ -453,10 +572,32 @@ static int check_mem(struct ivm_parser *p, u64 off, u64 len)
 	return 0;
 }
 
+/* The payload of a ZERO record at @off: @bytes of zeros. */
+static int check_zero(struct ivm_parser *p, u64 off, u64 bytes)
+{
+	u64 end;
+
+	if (!bytes)
+		return bad_field(p, "ZERO bytes", 0, PAGE);
+	if (bytes % PAGE)
+		return bad_field(p, "ZERO bytes (page multiple)", bytes,
+				 bytes - bytes % PAGE);
+	if (bytes > IVM_ZERO_RECORD_MAX)
+		return bad_field(p, "ZERO bytes (at most IVM_ZERO_RECORD_MAX)",
+				 bytes, IVM_ZERO_RECORD_MAX);
+	if (check_add_overflow(off, bytes, &end) || end > p->desc.mem_size)
+		return bad_field(p, "ZERO bytes (past the end of BAR2)", bytes,
+				 p->desc.mem_size - off);
+	cover_pages(p, off, end);
+	p->mem_next = off;
+	p->rec_end = end;
+	return 0;
+}
+
 /*
- * Version 2: REGS exactly once, MEM records anywhere before END, any number
- * of times (a later copy of a page replaces an earlier one), END last and
- * only once REGS arrived and every page was covered.
+ * Version 2: MEM and ZERO records anywhere before REGS, any number of times
+ * (a later record of a page replaces an earlier one), REGS exactly once
+ * after them, END right after REGS and only once every page was covered.
  */
 static int check_record(struct ivm_parser *p)
 {
@@ -466,17 +607,20 @@ static int check_record(struct ivm_parser *p)
 	u64 len = get64(b + R_LENGTH);
 
 	if (type != IVM_REC_REGS && type != IVM_REC_MEM &&
-	    type != IVM_REC_END)
-		return bad_field(p, "record type (REGS 1, MEM 2, END 3)", type,
-				 p->have_regs ? IVM_REC_MEM : IVM_REC_REGS);
+	    type != IVM_REC_END && type != IVM_REC_ZERO)
+		return bad_field(p, "record type (REGS 1, MEM 2, END 3, ZERO 4)",
+				 type, p->have_regs ? IVM_REC_END : IVM_REC_MEM);
 	if (get32(b + R_FLAGS))
 		return bad_field(p, "record flags", get32(b + R_FLAGS), 0);
+	if (p->have_regs && type == IVM_REC_REGS)
+		return bad_field(p, "record type (second REGS)", type,
+				 IVM_REC_END);
+	if (p->have_regs && type != IVM_REC_END)
+		return bad_field(p, "record type (only END after REGS)", type,
+				 IVM_REC_END);
 
 	switch (type) {
 	case IVM_REC_REGS:
-		if (p->have_regs)
-			return bad_field(p, "record type (second REGS)", type,
-					 IVM_REC_MEM);
 		if (off)
 			return bad_field(p, "REGS offset", off, 0);
 		if (len != p->desc.regs_size)
@@ -495,6 +639,19 @@ static int check_record(struct ivm_parser *p)
 			return -1;
 		p->crc = ivm_crc32c(p->crc, b, REC_SIZE);
 		parse_expect(p, IVM_PARSE_MEM, 0);
+		return 0;
+	case IVM_REC_ZERO:
+		if (off % PAGE)
+			return bad_field(p, "ZERO offset (page multiple)", off,
+					 off - off % PAGE);
+		if (off >= p->desc.mem_size)
+			return bad_field(p, "ZERO offset (inside BAR2)", off,
+					 p->desc.mem_size - 1);
+		if (len != ZERO_SIZE)
+			return bad_field(p, "ZERO length", len, ZERO_SIZE);
+		p->crc = ivm_crc32c(p->crc, b, REC_SIZE);
+		p->mem_next = off;
+		parse_expect(p, IVM_PARSE_ZERO_PAY, ZERO_SIZE);
 		return 0;
 	default:
 		if (!p->have_regs)
@@ -528,6 +685,12 @@ static int complete_piece(struct ivm_parser *p)
 		p->crc = ivm_crc32c(p->crc, p->buf, p->desc.regs_size);
 		p->have_regs = true;
 		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+		return 0;
+	case IVM_PARSE_ZERO_PAY:
+		if (check_zero(p, p->mem_next, get64(p->buf)))
+			return -1;
+		p->crc = ivm_crc32c(p->crc, p->buf, ZERO_SIZE);
+		parse_expect(p, IVM_PARSE_ZERO, 0);
 		return 0;
 	case IVM_PARSE_END:
 		if (get32(p->buf + 4))
@@ -567,9 +730,11 @@ void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc,
  *
  * Consumes bytes while the parser is collecting a fixed-size piece and
  * validates each piece as soon as it is complete.  Stops without consuming
- * anything at a memory payload (see ivm_parse_peek()).
+ * anything at a memory payload or at zeros still to write (see
+ * ivm_parse_peek()).
  *
- * Return: bytes consumed (0 at a memory payload), or -1 when the stream is
+ * Return: bytes consumed (0 at a memory payload or zeros to write), or -1
+ * when the stream is
  * invalid; @p->err then says why and the parser stays in the error state.
  */
 long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
@@ -581,6 +746,7 @@ long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
 	while (done < len) {
 		switch (p->phase) {
 		case IVM_PARSE_MEM:
+		case IVM_PARSE_ZERO:
 			return done;
 		case IVM_PARSE_DONE:
 			ivm_parse_fail(p, "data after the END record");
@@ -605,13 +771,16 @@ long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
  * ivm_parse_peek - describe what the parser expects next
  * @p: the parser
  * @seg: IVM_SEG_MEM with the device memory range the next bytes belong to,
- *	IVM_SEG_DONE after a valid END record, IVM_SEG_META otherwise
+ *	IVM_SEG_ZERO with a device memory range the caller must set to zero
+ *	(no stream bytes belong to it), IVM_SEG_DONE after a valid END record,
+ *	IVM_SEG_META otherwise
  */
 void ivm_parse_peek(const struct ivm_parser *p, struct ivm_seg *seg)
 {
 	memset(seg, 0, sizeof(*seg));
-	if (p->phase == IVM_PARSE_MEM) {
-		seg->kind = IVM_SEG_MEM;
+	if (p->phase == IVM_PARSE_MEM || p->phase == IVM_PARSE_ZERO) {
+		seg->kind = p->phase == IVM_PARSE_MEM ? IVM_SEG_MEM :
+			    IVM_SEG_ZERO;
 		seg->offset = p->mem_next;
 		seg->len = p->rec_end - p->mem_next;
 	} else if (p->phase == IVM_PARSE_DONE) {
@@ -632,6 +801,19 @@ void ivm_parse_mem_done(struct ivm_parser *p, const void *data, u64 n)
 	p->crc = ivm_crc32c(p->crc, data, n);
 	p->mem_next += n;
 	p->pos += n;
+	if (p->mem_next == p->rec_end)
+		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
+}
+
+/**
+ * ivm_parse_zero_done - account for zeros written to the device
+ * @p: the parser, at an IVM_SEG_ZERO segment
+ * @n: bytes set to zero; at most the segment length ivm_parse_peek()
+ *	reported
+ */
+void ivm_parse_zero_done(struct ivm_parser *p, u64 n)
+{
+	p->mem_next += n;
 	if (p->mem_next == p->rec_end)
 		parse_expect(p, IVM_PARSE_REC_HDR, REC_SIZE);
 }

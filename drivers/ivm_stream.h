@@ -4,9 +4,10 @@
  *
  * Pure logic with no device access and no locking of its own: the caller
  * serialises all calls on one cursor or parser.  The encoder emits the
- * header and then whatever record the caller asks for next (which memory,
- * when the registers, when the end); the decoder accepts memory records in
- * any order and any number of times and keeps a coverage bitmap.  The same
+ * header and then whatever the caller asks for next (a window of device
+ * memory the caller has read, which it encodes as MEM and ZERO records; the
+ * registers; the end); the decoder accepts MEM and ZERO records in any
+ * order and any number of times and keeps a coverage bitmap.  The same
  * source builds into the kernel module and into userspace unit tests.
  */
 #ifndef IVM_STREAM_H
@@ -43,6 +44,9 @@ struct ivm_stream_desc {
 	u32 regs_size;
 };
 
+/* Pages of one window of device memory (ivm_save_window()). */
+#define IVM_WIN_PAGES		(IVM_MEM_RECORD_MAX / IVM_STREAM_PAGE_SIZE)
+
 /*
  * Room for the longest piece the encoder or decoder holds itself: a record
  * header followed by the largest register blob.
@@ -52,6 +56,7 @@ struct ivm_stream_desc {
 enum ivm_seg_kind {
 	IVM_SEG_META,	/* bytes the cursor or parser holds itself */
 	IVM_SEG_MEM,	/* device memory at an offset */
+	IVM_SEG_ZERO,	/* parse: device memory at an offset to set to zero */
 	IVM_SEG_IDLE,	/* save: between records, the caller picks the next */
 	IVM_SEG_DONE,	/* end of stream */
 };
@@ -59,8 +64,9 @@ enum ivm_seg_kind {
 /**
  * struct ivm_seg - the piece of stream at the cursor
  * @kind: enum ivm_seg_kind
- * @data: IVM_SEG_META: the bytes still to emit
- * @offset: IVM_SEG_MEM: device memory offset of the next byte
+ * @data: IVM_SEG_META: the bytes still to emit; save IVM_SEG_MEM: the
+ *	window's copy of the device memory at @offset
+ * @offset: IVM_SEG_MEM, IVM_SEG_ZERO: device memory offset of the next byte
  * @len: bytes left in this segment
  */
 struct ivm_seg {
@@ -75,6 +81,7 @@ enum ivm_save_phase {
 	IVM_SAVE_REGS,
 	IVM_SAVE_MEM_HDR,
 	IVM_SAVE_MEM,
+	IVM_SAVE_ZERO,
 	IVM_SAVE_IDLE,
 	IVM_SAVE_END,
 	IVM_SAVE_DONE,
@@ -88,6 +95,11 @@ enum ivm_save_phase {
  * @pos: bytes emitted so far
  * @mem_next: offset of the next memory byte to emit
  * @rec_end: end offset of the current memory record
+ * @win_next: offset where the next record of the window starts
+ * @win_off: first byte of the window of device memory being encoded
+ * @win_end: end offset of the window
+ * @win_data: the caller's copy of the window's bytes
+ * @win_zero: one bit per whole page of the window: the page is zero
  * @meta: bytes of the current META segment
  * @meta_len: valid bytes in @meta
  * @meta_pos: bytes of @meta already emitted
@@ -99,6 +111,11 @@ struct ivm_save_cursor {
 	u64 pos;
 	u64 mem_next;
 	u64 rec_end;
+	u64 win_next;
+	u64 win_off;
+	u64 win_end;
+	const u8 *win_data;
+	u64 win_zero[IVM_WIN_PAGES / 64];
 	u8 meta[IVM_META_MAX];
 	u32 meta_len;
 	u32 meta_pos;
@@ -109,6 +126,8 @@ enum ivm_parse_phase {
 	IVM_PARSE_REC_HDR,
 	IVM_PARSE_REGS,
 	IVM_PARSE_MEM,
+	IVM_PARSE_ZERO_PAY,
+	IVM_PARSE_ZERO,
 	IVM_PARSE_END,
 	IVM_PARSE_DONE,
 	IVM_PARSE_ERROR,
@@ -121,13 +140,14 @@ enum ivm_parse_phase {
  * @crc: running CRC32C (not inverted) of the bytes consumed before the END
  *	record
  * @pos: bytes consumed so far
- * @mem_next: offset the next memory byte must have
- * @rec_end: end offset of the current memory record
+ * @mem_next: offset the next memory byte must have (MEM), or of the next
+ *	byte to set to zero (ZERO)
+ * @rec_end: end offset of the current MEM or ZERO record
  * @want: size of the fixed-size piece being collected in @buf
  * @have: bytes of it collected so far
  * @have_regs: a REGS record was consumed
  * @cover: one bit per IVM_STREAM_PAGE_SIZE page of device memory, set once
- *	a MEM record covered it (ivm_cover_size() bytes, owned by the caller)
+ *	a MEM or ZERO record covered it (ivm_cover_size() bytes, owned by the caller)
  * @npages: pages of device memory
  * @covered: bits set in @cover
  * @buf: collects fixed-size pieces that may arrive split across writes
@@ -154,6 +174,7 @@ struct ivm_parser {
 
 u64 ivm_stream_size(const struct ivm_stream_desc *desc);
 u64 ivm_stream_tail_size(const struct ivm_stream_desc *desc);
+u64 ivm_window_bound(u64 len);
 u64 ivm_stream_pages(const struct ivm_stream_desc *desc);
 size_t ivm_cover_size(const struct ivm_stream_desc *desc);
 bool ivm_desc_valid(const struct ivm_stream_desc *desc);
@@ -163,7 +184,8 @@ void ivm_save_init(struct ivm_save_cursor *cur,
 void ivm_save_peek(struct ivm_save_cursor *cur, struct ivm_seg *seg);
 void ivm_save_advance(struct ivm_save_cursor *cur, const void *data, u64 n);
 void ivm_save_regs(struct ivm_save_cursor *cur, const void *regs);
-void ivm_save_mem(struct ivm_save_cursor *cur, u64 offset, u64 len);
+void ivm_save_window(struct ivm_save_cursor *cur, u64 offset, u64 len,
+		     const void *data);
 void ivm_save_end(struct ivm_save_cursor *cur);
 u64 ivm_save_pending(const struct ivm_save_cursor *cur);
 
@@ -172,6 +194,7 @@ void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc,
 long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len);
 void ivm_parse_peek(const struct ivm_parser *p, struct ivm_seg *seg);
 void ivm_parse_mem_done(struct ivm_parser *p, const void *data, u64 n);
+void ivm_parse_zero_done(struct ivm_parser *p, u64 n);
 int ivm_parse_finish(struct ivm_parser *p);
 void ivm_parse_fail(struct ivm_parser *p, const char *why);
 

@@ -237,8 +237,8 @@ int main(int argc, char **argv)
 	human(hs, sizeof(hs), n);
 	printf("    moved %s in %.3f s", hs, dt);
 	if (!ivm_check_finish(&pr.chk))
-		printf("; stream: header + REGS + %lu MEM records + END, CRC32C 0x%08x\n",
-		       pr.chk.nmem, pr.chk.crc_stored);
+		printf("; stream: header + %lu MEM and %lu ZERO records + REGS + END, CRC32C 0x%08x\n",
+		       pr.chk.nmem, pr.chk.nzero, pr.chk.crc_stored);
 	else
 		printf("; stream check: %s\n", pr.chk.err);
 	set_state(&b, "B", VFIO_DEVICE_STATE_RUNNING, NULL);

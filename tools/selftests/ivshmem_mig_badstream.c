@@ -2,11 +2,12 @@
 /*
  * ivshmem-vfio-pci: rejection of bad migration streams.
  *
- * Device C (IVSHMEM_BDF_C, 2 MiB: REGS, two MEM records, END) restores
+ * Device C (IVSHMEM_BDF_C, 2 MiB: two MEM records, REGS, END) restores
  * mutated versions of its own stream: every header field altered in turn,
  * every record header field, payload bit flips, records missing, duplicated
- * or out of order, trailing bytes, truncation at every record boundary and
- * in the middle of records.  Each must be refused with EINVAL by the write
+ * or out of order, malformed ZERO records in place of the second MEM
+ * record, trailing bytes, truncation at every record boundary and in the
+ * middle of records.  Each must be refused with EINVAL by the write
  * that completes the bad piece (never earlier, never later), RESUMING -> STOP
  * must then fail into ERROR, and VFIO_DEVICE_RESET must bring back a device
  * that restores its good stream.  Streams of A (1 MiB) and C cross over for
@@ -18,7 +19,7 @@
 #include "lib/ivshmem_test.h"
 
 /* ------------------------------------------------------------------------
- * Bad streams.  The device's own stream S (device C: REGS, two MEM records,
+ * Bad streams.  The device's own stream S (device C: two MEM records, REGS,
  * END) is mutated so that exactly one rule is broken, with the CRC fixed up
  * unless the CRC is the point.  Each mutation names the first bad byte (at)
  * and the window within which the driver must have noticed (win).
@@ -31,9 +32,14 @@ enum mut_kind {
 	M_REC,		/* record header field of record rec at off */
 	M_ENDPAY,	/* END payload field at off (CRC fixed before) */
 	M_FLIP,		/* flip bit val of payload byte off of record rec */
-	M_END_EARLY,	/* END record right after REGS */
+	M_END_EARLY,	/* END record right after the first MEM record */
 	M_DROP_REGS,	/* no REGS record */
 	M_DUP_REGS,	/* REGS record twice */
+	M_REGS_FIRST,	/* REGS before the MEM records (version 1's order) */
+	M_ZERO,		/* the second MEM record replaced by a ZERO record of
+			 * the same range, with the field at off changed */
+	M_ZERO_GAP,	/* as M_ZERO, a valid record leaving a page uncovered */
+	M_ZERO_LATE,	/* a ZERO record after REGS */
 	M_TRAIL_BYTE,	/* one byte after END */
 	M_TRAIL_STREAM,	/* a second complete stream after END */
 	M_NONE,
@@ -44,12 +50,15 @@ enum { OP_SET, OP_XOR, OP_ADD, OP_MUL, OP_DIV };
 struct mutation {
 	const char *name;
 	int kind;
-	int rec;	/* 0 REGS, 1 first MEM, 2 second MEM, 3 END */
+	int rec;	/* R_MEM1, R_MEM2, R_REGS, R_END */
 	int off;	/* -1: last payload byte (M_FLIP) */
 	int size;
 	int op;
 	uint64_t val;
 };
+
+/* S's records, in stream order */
+enum { R_MEM1, R_MEM2, R_REGS, R_END };
 
 /* name, kind, rec, off, size, op, val */
 #define MUTATIONS(X)							\
@@ -82,45 +91,59 @@ struct mutation {
 	X(bar2_size_huge,	M_HDR, 0, 24, 8, OP_SET, 1ULL << 62)	\
 	X(reserved1_first,	M_HDR, 0, 32, 1, OP_SET, 1)		\
 	X(reserved1_last,	M_HDR, 0, 39, 1, OP_SET, 0x80)		\
-	X(regs_type_zero,	M_REC, 0, 0, 4, OP_SET, 0)		\
-	X(regs_type_unknown,	M_REC, 0, 0, 4, OP_SET, 4)		\
-	X(regs_type_max,	M_REC, 0, 0, 4, OP_SET, 0xffffffff)	\
-	X(regs_flags,		M_REC, 0, 4, 4, OP_SET, 1)		\
-	X(regs_offset,		M_REC, 0, 8, 8, OP_SET, 8)		\
-	X(regs_length_short,	M_REC, 0, 16, 8, OP_SET, 4)		\
-	X(regs_length_long,	M_REC, 0, 16, 8, OP_SET, 16)		\
-	X(mem_type_unknown,	M_REC, 1, 0, 4, OP_SET, 9)		\
-	X(mem_type_end,		M_REC, 1, 0, 4, OP_SET, IVM_REC_END)	\
-	X(mem_flags,		M_REC, 1, 4, 4, OP_SET, 1)		\
-	X(mem_flags_high,	M_REC, 1, 4, 4, OP_SET, 0x80000000)	\
-	X(mem_first_offset,	M_REC_GAP, 1, 8, 8, OP_SET, 4096)	\
-	X(mem_length_zero,	M_REC, 1, 16, 8, OP_SET, 0)		\
-	X(mem_length_beyond_bar, M_REC, 1, 16, 8, OP_SET, 1ULL << 40)	\
-	X(mem_length_wrap,	M_REC, 1, 16, 8, OP_SET, 0xfffffffffffff000ULL) \
-	X(mem2_offset_wrap,	M_REC, 2, 8, 8, OP_SET, 0xfffffffffffff000ULL) \
-	X(mem2_backwards,	M_REC_GAP, 2, 8, 8, OP_SET, 0)		\
-	X(mem2_gap,		M_REC, 2, 8, 8, OP_ADD, 4096)		\
-	X(mem2_overlap,		M_REC_GAP, 2, 8, 8, OP_ADD, (uint64_t)-4096) \
-	X(mem2_beyond_bar,	M_REC, 2, 8, 8, OP_ADD, 1ULL << 20)	\
-	X(mem2_length_long,	M_REC, 2, 16, 8, OP_ADD, 4096)		\
-	X(end_type,		M_REC, 3, 0, 4, OP_SET, 5)		\
-	X(end_flags,		M_REC, 3, 4, 4, OP_SET, 1)		\
-	X(end_offset,		M_REC, 3, 8, 8, OP_SET, 8)		\
-	X(end_length_short,	M_REC, 3, 16, 8, OP_SET, 4)		\
-	X(end_length_long,	M_REC, 3, 16, 8, OP_SET, 16)		\
-	X(end_crc_bit,		M_ENDPAY, 3, 0, 4, OP_XOR, 1)		\
-	X(end_crc_zero,		M_ENDPAY, 3, 0, 4, OP_XOR, 0xffffffff)	\
-	X(end_reserved,		M_ENDPAY, 3, 4, 4, OP_SET, 1)		\
-	X(flip_regs_payload,	M_FLIP, 0, 0, 0, 0, 0)			\
-	X(flip_regs_status,	M_FLIP, 0, 7, 0, 0, 7)			\
-	X(flip_mem_first_byte,	M_FLIP, 1, 0, 0, 0, 3)			\
-	X(flip_mem_middle,	M_FLIP, 1, 300001, 0, 0, 5)		\
-	X(flip_mem_last_byte,	M_FLIP, 2, -1, 0, 0, 7)			\
+	X(regs_type_zero,	M_REC, R_REGS, 0, 4, OP_SET, 0)		\
+	X(regs_type_unknown,	M_REC, R_REGS, 0, 4, OP_SET, 5)		\
+	X(regs_type_max,	M_REC, R_REGS, 0, 4, OP_SET, 0xffffffff)	\
+	X(regs_flags,		M_REC, R_REGS, 4, 4, OP_SET, 1)		\
+	X(regs_offset,		M_REC, R_REGS, 8, 8, OP_SET, 8)		\
+	X(regs_length_short,	M_REC, R_REGS, 16, 8, OP_SET, 4)		\
+	X(regs_length_long,	M_REC, R_REGS, 16, 8, OP_SET, 16)		\
+	X(mem_type_unknown,	M_REC, R_MEM1, 0, 4, OP_SET, 9)		\
+	X(mem_type_end,		M_REC, R_MEM1, 0, 4, OP_SET, IVM_REC_END)	\
+	X(mem_flags,		M_REC, R_MEM1, 4, 4, OP_SET, 1)		\
+	X(mem_flags_high,	M_REC, R_MEM1, 4, 4, OP_SET, 0x80000000)	\
+	X(mem_first_offset,	M_REC_GAP, R_MEM1, 8, 8, OP_SET, 4096)	\
+	X(mem_length_zero,	M_REC, R_MEM1, 16, 8, OP_SET, 0)		\
+	X(mem_length_beyond_bar, M_REC, R_MEM1, 16, 8, OP_SET, 1ULL << 40)	\
+	X(mem_length_wrap,	M_REC, R_MEM1, 16, 8, OP_SET, 0xfffffffffffff000ULL) \
+	X(mem2_offset_wrap,	M_REC, R_MEM2, 8, 8, OP_SET, 0xfffffffffffff000ULL) \
+	X(mem2_backwards,	M_REC_GAP, R_MEM2, 8, 8, OP_SET, 0)		\
+	X(mem2_gap,		M_REC, R_MEM2, 8, 8, OP_ADD, 4096)		\
+	X(mem2_overlap,		M_REC_GAP, R_MEM2, 8, 8, OP_ADD, (uint64_t)-4096) \
+	X(mem2_beyond_bar,	M_REC, R_MEM2, 8, 8, OP_ADD, 1ULL << 20)	\
+	X(mem2_length_long,	M_REC, R_MEM2, 16, 8, OP_ADD, 4096)		\
+	X(end_type,		M_REC, R_END, 0, 4, OP_SET, 5)		\
+	X(end_flags,		M_REC, R_END, 4, 4, OP_SET, 1)		\
+	X(end_offset,		M_REC, R_END, 8, 8, OP_SET, 8)		\
+	X(end_length_short,	M_REC, R_END, 16, 8, OP_SET, 4)		\
+	X(end_length_long,	M_REC, R_END, 16, 8, OP_SET, 16)		\
+	X(end_crc_bit,		M_ENDPAY, R_END, 0, 4, OP_XOR, 1)		\
+	X(end_crc_zero,		M_ENDPAY, R_END, 0, 4, OP_XOR, 0xffffffff)	\
+	X(end_reserved,		M_ENDPAY, R_END, 4, 4, OP_SET, 1)		\
+	X(flip_regs_payload,	M_FLIP, R_REGS, 0, 0, 0, 0)			\
+	X(flip_regs_status,	M_FLIP, R_REGS, 7, 0, 0, 7)			\
+	X(flip_mem_first_byte,	M_FLIP, R_MEM1, 0, 0, 0, 3)			\
+	X(flip_mem_middle,	M_FLIP, R_MEM1, 300001, 0, 0, 5)		\
+	X(flip_mem_last_byte,	M_FLIP, R_MEM2, -1, 0, 0, 7)			\
 	X(end_early,		M_END_EARLY, 0, 0, 0, 0, 0)		\
 	X(drop_regs,		M_DROP_REGS, 0, 0, 0, 0, 0)		\
 	X(dup_regs,		M_DUP_REGS, 0, 0, 0, 0, 0)		\
 	X(trailing_byte,	M_TRAIL_BYTE, 0, 0, 0, 0, 0)		\
-	X(trailing_stream,	M_TRAIL_STREAM, 0, 0, 0, 0, 0)
+	X(trailing_stream,	M_TRAIL_STREAM, 0, 0, 0, 0, 0)		\
+	X(regs_first,		M_REGS_FIRST, 0, 0, 0, 0, 0)		\
+	X(zero_flags,		M_ZERO, 0, 4, 4, OP_SET, 1)		\
+	X(zero_offset_unaligned, M_ZERO, 0, 8, 8, OP_ADD, 1)		\
+	X(zero_offset_beyond_bar, M_ZERO, 0, 8, 8, OP_SET, 1ULL << 40)	\
+	X(zero_offset_wrap,	M_ZERO, 0, 8, 8, OP_SET, 0xfffffffffffff000ULL) \
+	X(zero_range_past_bar,	M_ZERO, 0, 8, 8, OP_ADD, 4096)		\
+	X(zero_length_zero,	M_ZERO, 0, 16, 8, OP_SET, 0)		\
+	X(zero_length_long,	M_ZERO, 0, 16, 8, OP_SET, 16)		\
+	X(zero_bytes_zero,	M_ZERO, 0, 24, 8, OP_SET, 0)		\
+	X(zero_bytes_unaligned,	M_ZERO, 0, 24, 8, OP_ADD, 1)		\
+	X(zero_bytes_past_bar,	M_ZERO, 0, 24, 8, OP_ADD, 4096)		\
+	X(zero_bytes_wrap,	M_ZERO, 0, 24, 8, OP_SET, 0xfffffffffffff000ULL) \
+	X(zero_leaves_gap,	M_ZERO_GAP, 0, 24, 8, OP_SET, 4096)	\
+	X(zero_after_regs,	M_ZERO_LATE, 0, 0, 0, 0, 0)
 
 #define MUT_ENTRY(n, k_, r_, o_, s_, op_, v_) \
 	{ .name = #n, .kind = k_, .rec = r_, .off = o_, .size = s_, .op = op_, .val = v_ },
@@ -162,10 +185,20 @@ static void patch_field(uint8_t *p, int size, int op, uint64_t val)
 	}
 }
 
+/* A ZERO record (header and payload) of @bytes zeros at BAR2 @off. */
+static void zero_record(uint8_t *p, uint64_t off, uint64_t bytes)
+{
+	ivm_put32(p, IVM_REC_ZERO);
+	ivm_put32(p + 4, 0);
+	ivm_put64(p + 8, off);
+	ivm_put64(p + 16, IVM_ZERO_LEN);
+	ivm_put64(p + 24, bytes);
+}
+
 /*
  * Builds the mutated stream.  @idx is the checker that validated S and holds
  * its record positions.  Returns 0 or -1 when S does not have the expected
- * shape (REGS, MEM, MEM, END).
+ * shape (MEM, MEM, REGS, END).
  */
 static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 		  const struct mutation *m, struct vmt_buf *out, uint64_t *at,
@@ -173,11 +206,14 @@ static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 {
 	const struct ivm_rec_pos *r = idx->recs;
 	uint64_t end = idx->end_pos, p;
+	uint64_t regs = r[R_END].pos - r[R_REGS].pos;	/* REGS record bytes */
+	uint8_t z[IVM_RECHDR_LEN + IVM_ZERO_LEN];
 
-	if (idx->nrecs != 4 || r[0].type != IVM_REC_REGS ||
-	    r[1].type != IVM_REC_MEM || r[2].type != IVM_REC_MEM ||
-	    r[3].type != IVM_REC_END)
+	if (idx->nrecs != 4 || r[R_MEM1].type != IVM_REC_MEM ||
+	    r[R_MEM2].type != IVM_REC_MEM || r[R_REGS].type != IVM_REC_REGS ||
+	    r[R_END].type != IVM_REC_END)
 		return -1;
+	zero_record(z, r[R_MEM2].offset, r[R_MEM2].length);
 	out->len = 0;
 	switch (m->kind) {
 	case M_HDR:
@@ -223,26 +259,61 @@ static int mutate(const struct vmt_buf *s, const struct ivm_checker *idx,
 		return 0;
 	}
 	case M_END_EARLY:
-		vmt_buf_append(out, s->p, r[1].pos);
+		vmt_buf_append(out, s->p, r[R_MEM2].pos);
 		vmt_buf_append(out, s->p + end, s->len - end);
-		ivm_fix_crc(out->p, r[1].pos);
-		*at = r[1].pos;
+		ivm_fix_crc(out->p, r[R_MEM2].pos);
+		*at = r[R_MEM2].pos;
 		*win = IVM_RECHDR_LEN + IVM_END_LEN;
 		return 0;
 	case M_DROP_REGS:
-		vmt_buf_append(out, s->p, IVM_HDR_LEN);
-		vmt_buf_append(out, s->p + r[1].pos, s->len - r[1].pos);
-		ivm_fix_crc(out->p, end - (r[1].pos - r[0].pos));
-		/* REGS may come anywhere before END: END sees it missing. */
-		*at = end - (r[1].pos - r[0].pos);
+		vmt_buf_append(out, s->p, r[R_REGS].pos);
+		vmt_buf_append(out, s->p + end, s->len - end);
+		ivm_fix_crc(out->p, r[R_REGS].pos);
+		/* END sees REGS missing. */
+		*at = r[R_REGS].pos;
 		*win = IVM_RECHDR_LEN;
 		return 0;
 	case M_DUP_REGS:
-		vmt_buf_append(out, s->p, r[1].pos);
-		vmt_buf_append(out, s->p + r[0].pos, r[1].pos - r[0].pos);
-		vmt_buf_append(out, s->p + r[1].pos, s->len - r[1].pos);
-		ivm_fix_crc(out->p, end + (r[1].pos - r[0].pos));
-		*at = r[1].pos;
+		vmt_buf_append(out, s->p, end);
+		vmt_buf_append(out, s->p + r[R_REGS].pos, regs);
+		vmt_buf_append(out, s->p + end, s->len - end);
+		ivm_fix_crc(out->p, end + regs);
+		*at = end;
+		*win = IVM_RECHDR_LEN;
+		return 0;
+	case M_REGS_FIRST:
+		/* Version 1's order: the first MEM record after REGS is refused. */
+		vmt_buf_append(out, s->p, IVM_HDR_LEN);
+		vmt_buf_append(out, s->p + r[R_REGS].pos, regs);
+		vmt_buf_append(out, s->p + IVM_HDR_LEN, r[R_REGS].pos - IVM_HDR_LEN);
+		vmt_buf_append(out, s->p + end, s->len - end);
+		ivm_fix_crc(out->p, end);
+		*at = IVM_HDR_LEN + regs;
+		*win = IVM_RECHDR_LEN;
+		return 0;
+	case M_ZERO:
+	case M_ZERO_GAP:
+		patch_field(z + m->off, m->size, m->op, m->val);
+		vmt_buf_append(out, s->p, r[R_MEM2].pos);
+		vmt_buf_append(out, z, sizeof(z));
+		vmt_buf_append(out, s->p + r[R_REGS].pos, s->len - r[R_REGS].pos);
+		p = r[R_MEM2].pos + sizeof(z) + regs;	/* the END record */
+		ivm_fix_crc(out->p, p);
+		if (m->kind == M_ZERO_GAP) {
+			*at = p;
+			*win = IVM_RECHDR_LEN;
+		} else {
+			/* header fields at the header, the payload at its end */
+			*at = r[R_MEM2].pos + m->off;
+			*win = sizeof(z) - m->off;
+		}
+		return 0;
+	case M_ZERO_LATE:
+		vmt_buf_append(out, s->p, end);
+		vmt_buf_append(out, z, sizeof(z));
+		vmt_buf_append(out, s->p + end, s->len - end);
+		ivm_fix_crc(out->p, end + sizeof(z));
+		*at = end;
 		*win = IVM_RECHDR_LEN;
 		return 0;
 	case M_TRAIL_BYTE:
@@ -395,19 +466,19 @@ FIXTURE_VARIANT(trunc) {
 FIXTURE_VARIANT_ADD(trunc, empty) { .base = CUT_ABS, .delta = 0 };
 FIXTURE_VARIANT_ADD(trunc, mid_header) { .base = CUT_ABS, .delta = 20 };
 FIXTURE_VARIANT_ADD(trunc, header_only) { .base = CUT_ABS, .delta = 40 };
-FIXTURE_VARIANT_ADD(trunc, mid_regs_header) { .base = CUT_REC, .rec = 0, .delta = 12 };
-FIXTURE_VARIANT_ADD(trunc, regs_header_only) { .base = CUT_REC, .rec = 0, .delta = 24 };
-FIXTURE_VARIANT_ADD(trunc, mid_regs_payload) { .base = CUT_REC, .rec = 0, .delta = 28 };
-FIXTURE_VARIANT_ADD(trunc, after_regs) { .base = CUT_REC, .rec = 1, .delta = 0 };
-FIXTURE_VARIANT_ADD(trunc, mid_mem_header) { .base = CUT_REC, .rec = 1, .delta = 12 };
-FIXTURE_VARIANT_ADD(trunc, mem_header_only) { .base = CUT_REC, .rec = 1, .delta = 24 };
-FIXTURE_VARIANT_ADD(trunc, mid_mem_payload) { .base = CUT_REC, .rec = 1, .delta = 24 + 500001 };
-FIXTURE_VARIANT_ADD(trunc, after_first_mem) { .base = CUT_REC, .rec = 2, .delta = 0 };
-FIXTURE_VARIANT_ADD(trunc, second_mem_one_byte) { .base = CUT_REC, .rec = 2, .delta = 25 };
-FIXTURE_VARIANT_ADD(trunc, before_end) { .base = CUT_REC, .rec = 3, .delta = 0 };
-FIXTURE_VARIANT_ADD(trunc, mid_end_header) { .base = CUT_REC, .rec = 3, .delta = 12 };
-FIXTURE_VARIANT_ADD(trunc, end_header_only) { .base = CUT_REC, .rec = 3, .delta = 24 };
-FIXTURE_VARIANT_ADD(trunc, mid_end_payload) { .base = CUT_REC, .rec = 3, .delta = 28 };
+FIXTURE_VARIANT_ADD(trunc, mid_mem_header) { .base = CUT_REC, .rec = R_MEM1, .delta = 12 };
+FIXTURE_VARIANT_ADD(trunc, mem_header_only) { .base = CUT_REC, .rec = R_MEM1, .delta = 24 };
+FIXTURE_VARIANT_ADD(trunc, mid_mem_payload) { .base = CUT_REC, .rec = R_MEM1, .delta = 24 + 500001 };
+FIXTURE_VARIANT_ADD(trunc, after_first_mem) { .base = CUT_REC, .rec = R_MEM2, .delta = 0 };
+FIXTURE_VARIANT_ADD(trunc, second_mem_one_byte) { .base = CUT_REC, .rec = R_MEM2, .delta = 25 };
+FIXTURE_VARIANT_ADD(trunc, before_regs) { .base = CUT_REC, .rec = R_REGS, .delta = 0 };
+FIXTURE_VARIANT_ADD(trunc, mid_regs_header) { .base = CUT_REC, .rec = R_REGS, .delta = 12 };
+FIXTURE_VARIANT_ADD(trunc, regs_header_only) { .base = CUT_REC, .rec = R_REGS, .delta = 24 };
+FIXTURE_VARIANT_ADD(trunc, mid_regs_payload) { .base = CUT_REC, .rec = R_REGS, .delta = 28 };
+FIXTURE_VARIANT_ADD(trunc, before_end) { .base = CUT_REC, .rec = R_END, .delta = 0 };
+FIXTURE_VARIANT_ADD(trunc, mid_end_header) { .base = CUT_REC, .rec = R_END, .delta = 12 };
+FIXTURE_VARIANT_ADD(trunc, end_header_only) { .base = CUT_REC, .rec = R_END, .delta = 24 };
+FIXTURE_VARIANT_ADD(trunc, mid_end_payload) { .base = CUT_REC, .rec = R_END, .delta = 28 };
 FIXTURE_VARIANT_ADD(trunc, one_byte_short) { .base = CUT_LEN, .delta = -1 };
 
 FIXTURE_SETUP(trunc)
@@ -539,6 +610,43 @@ TEST_F(badloop, truncated_at_every_record_boundary)
 		}
 	}
 	ASSERT_EQ(0, fails);
+	expect_recovery(_metadata, &self->c);
+}
+
+/*
+ * The control for the ZERO mutations: the second MEM record replaced by a
+ * valid ZERO record of its range is accepted, and that MiB ends zero while
+ * it held other data before.
+ */
+TEST_F(badloop, zero_record_accepted)
+{
+	const struct ivm_rec_pos *r = self->c.idx.recs;
+	uint8_t z[IVM_RECHDR_LEN + IVM_ZERO_LEN];
+	struct vmt_buf m = { 0 };
+	uint64_t i, nz = 0;
+
+	ASSERT_EQ(4, self->c.idx.nrecs);
+	zero_record(z, r[R_MEM2].offset, r[R_MEM2].length);
+	vmt_buf_append(&m, self->c.s.p, r[R_MEM2].pos);
+	vmt_buf_append(&m, z, sizeof(z));
+	vmt_buf_append(&m, self->c.s.p + r[R_REGS].pos,
+		       self->c.s.len - r[R_REGS].pos);
+	ivm_fix_crc(m.p, m.len - IVM_RECHDR_LEN - IVM_END_LEN);
+	ivsh_fill(&self->c.d, self->c.seed ^ 1);
+	ASSERT_EQ(0, ivsh_restore(&self->c.d, m.p, m.len, VMT_CHUNK_RANDOM,
+				  &self->c.rng)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_EQ(UINT64_MAX, vmt_pattern_check((const void *)self->c.d.mem, 0,
+						r[R_MEM2].offset, self->c.seed));
+	for (i = r[R_MEM2].offset; i < r[R_MEM2].offset + r[R_MEM2].length; i++)
+		nz += self->c.d.mem[i] != 0;
+	ASSERT_EQ(0, nz) {
+		TH_LOG("%llu bytes of the ZERO record's range are not zero",
+		       (unsigned long long)nz);
+	}
+	ASSERT_REGS(&self->c.d, self->c.mask, self->c.status);
+	vmt_buf_free(&m);
 	expect_recovery(_metadata, &self->c);
 }
 

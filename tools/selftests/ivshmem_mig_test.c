@@ -357,9 +357,15 @@ TEST_F(pair, stream_layout)
 	ASSERT_EQ(0, c->hdr.bar2_size % c->hdr.page_size);
 	ASSERT_EQ(pc->mask, c->intrmask);
 	ASSERT_EQ(pc->status, c->intrstatus);
-	/* REGS, MEM..., END; every MEM record at most 1 MiB. */
+	/*
+	 * MEM... (BAR2 holds no zero page), REGS, END; every MEM record at
+	 * most 1 MiB, in ascending order.
+	 */
 	ASSERT_EQ(c->nmem + 2, c->nrecs);
-	ASSERT_EQ(IVM_REC_REGS, c->recs[0].type);
+	ASSERT_EQ(0, c->nzero);
+	ASSERT_TRUE(c->ascending);
+	ASSERT_EQ(IVM_REC_MEM, c->recs[0].type);
+	ASSERT_EQ(IVM_REC_REGS, c->recs[c->nrecs - 2].type);
 	ASSERT_EQ(IVM_REC_END, c->recs[c->nrecs - 1].type);
 	ASSERT_LE(c->max_mem_len, IVM_MEM_RECORD_MAX);
 	ASSERT_EQ(c->pos, size) {
@@ -374,6 +380,10 @@ TEST_F(pair, stream_layout)
 	ASSERT_OK(mig_set_state_nofd(pc->a.dev.fd, STATE(RUNNING)));
 }
 
+/*
+ * Exact because BAR2 holds the fill pattern: with zero pages the stream is
+ * shorter than MIG_DATA_SIZE (zero_pages_shrink_stream).
+ */
 TEST_F(pair, data_size_exact_in_each_state)
 {
 	struct pairctx *pc = &self->c;
@@ -571,6 +581,74 @@ TEST_F(pair1, swap_devices)
 	ASSERT_REGS(&pc->b, pc->mask, pc->status);
 	vmt_buf_free(&sa);
 	vmt_buf_free(&sb);
+}
+
+/*
+ * Zero pages go as ZERO records: A's BAR2, zero but for three pages, gives
+ * a stream of little more than those pages, and B, full of other data
+ * before, ends byte for byte like A (zero where it was not).
+ * MIG_DATA_SIZE counts every page as a MEM page: an upper bound here.
+ */
+TEST_F(pair1, zero_pages_shrink_stream)
+{
+	struct pairctx *pc = &self->c;
+	uint64_t size = pc->a.mem_size, ds = 0, want_len, i;
+	const uint64_t pages[] = { 0, size / 4096 / 2, size / 4096 - 1 };
+	uint8_t *want = calloc(1, size), *got = malloc(size);
+	struct vmt_buf s = { 0 };
+	int sfd = -1;
+	ssize_t n;
+
+	ASSERT_NE(NULL, want);
+	ASSERT_NE(NULL, got);
+	for (i = 0; i < ARRAY_SIZE(pages); i++)
+		vmt_pattern_fill(want + pages[i] * 4096, pages[i] * 4096, 4096,
+				 pc->seed);
+	vmt_copy_to_io(pc->a.mem, want, size);
+
+	ASSERT_OK(mig_set_state(pc->a.dev.fd, STATE(STOP_COPY), &sfd));
+	ASSERT_LE(0, sfd);
+	ASSERT_OK(ivsh_data_size(&pc->a, &ds));
+	n = mig_read_all(sfd, &s, VMT_CHUNK_RANDOM, &pc->rng, 0, NULL, NULL);
+	close(sfd);
+	ASSERT_LT(0, n) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_OK(mig_set_state_nofd(pc->a.dev.fd, STATE(RUNNING)));
+	ASSERT_EQ(0, ivm_check_buf(&pc->chk, s.p, s.len)) {
+		TH_LOG("bad stream: %s", pc->chk.err);
+	}
+	/* Three one-page MEM records, ZERO records between, REGS, END. */
+	ASSERT_EQ(3, pc->chk.nmem);
+	ASSERT_LE(2, pc->chk.nzero);
+	want_len = IVM_HDR_LEN + 3 * (IVM_RECHDR_LEN + 4096) +
+		   pc->chk.nzero * (IVM_RECHDR_LEN + IVM_ZERO_LEN) +
+		   IVM_RECHDR_LEN + IVM_REGS_LEN + IVM_RECHDR_LEN + IVM_END_LEN;
+	ASSERT_EQ(want_len, s.len);
+	ASSERT_GT(size / 16, s.len);
+	ASSERT_EQ(ivm_stream_len(size, 0), ds) {
+		TH_LOG("MIG_DATA_SIZE %llu, stream %zu, bound %llu",
+		       (unsigned long long)ds, s.len,
+		       (unsigned long long)ivm_stream_len(size, 0));
+	}
+	TH_LOG("BAR2 %llu bytes, stream %zu (%lu ZERO records), MIG_DATA_SIZE %llu",
+	       (unsigned long long)size, s.len, pc->chk.nzero,
+	       (unsigned long long)ds);
+
+	ASSERT_EQ(0, ivsh_restore(&pc->b, s.p, s.len, VMT_CHUNK_RANDOM, &pc->rng)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	vmt_copy_from_io(got, pc->b.mem, size);
+	for (i = 0; i < size && got[i] == want[i]; i++)
+		;
+	ASSERT_EQ(size, i) {
+		TH_LOG("B differs from A at 0x%llx: 0x%02x, want 0x%02x",
+		       (unsigned long long)i, got[i], want[i]);
+	}
+	ASSERT_REGS(&pc->b, pc->mask, pc->status);
+	vmt_buf_free(&s);
+	free(got);
+	free(want);
 }
 
 TEST_F(pair1, restore_accepts_any_record_size)
@@ -1815,7 +1893,7 @@ TEST_F(ivfd, hot_reset_ends_session)
 	}
 
 	ASSERT_OK(mig_set_state(d->fd, STATE(STOP_COPY), &self->fd));
-	/* Header, registers and the start of BAR2 read; more to come. */
+	/* Header and the start of BAR2 read; more to come. */
 	ASSERT_EQ(sizeof(b), read(self->fd, b, sizeof(b)));
 	ASSERT_EQ(0, ioctl(d->fd, VFIO_DEVICE_PCI_HOT_RESET, rst)) {
 		TH_LOG("VFIO_DEVICE_PCI_HOT_RESET: %s", strerror(errno));

@@ -115,11 +115,13 @@ TEST_F(inspect, valid_stream)
 			     sizeof(self->err))) TH_LOG("%s", self->err);
 	EXPECT_NE(NULL, strstr(self->out, "magic        0x534d5649 (IVMS)")) TH_LOG("%s", self->out);
 	EXPECT_NE(NULL, strstr(self->out, "bar2_size    2097152")) TH_LOG("%s", self->out);
-	EXPECT_NE(NULL, strstr(self->out, "offset 40         REGS  intrmask 0x00000005"))
+	EXPECT_NE(NULL, strstr(self->out, "offset 40         MEM   BAR2 0x0 + 1048576 bytes"))
 		TH_LOG("%s", self->out);
-	EXPECT_NE(NULL, strstr(self->out, "offset 1048672    MEM   BAR2 0x100000 + 1048576 bytes"))
+	EXPECT_NE(NULL, strstr(self->out, "offset 1048640    MEM   BAR2 0x100000 + 1048576 bytes"))
 		TH_LOG("%s", self->out);
-	EXPECT_NE(NULL, strstr(self->out, ": valid: 2 MEM record(s) cover all 2097152 bytes"))
+	EXPECT_NE(NULL, strstr(self->out, "offset 2097240    REGS  intrmask 0x00000005"))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, ": valid: 2 MEM and 0 ZERO record(s) cover all 2097152 bytes"))
 		TH_LOG("%s", self->out);
 }
 
@@ -141,16 +143,17 @@ TEST_F(inspect, bad_streams)
 		{ 0, 32, "at stream offset 32 (header.reserved1)" },
 		{ 0, 40, "at stream offset 40 (record.type): unknown record type" },
 		{ 0, 44, "at stream offset 44 (record.flags)" },
-		{ 0, 48, "at stream offset 48 (REGS.offset)" },
-		{ 0, 56, "at stream offset 56 (REGS.length)" },
-		{ 0, 80, "at stream offset 80 (MEM.offset)" },
-		{ 0, 88, "at stream offset 88 (MEM.length)" },
+		{ 0, 48, "at stream offset 48 (MEM.offset)" },
+		{ 0, 56, "at stream offset 56 (MEM.length)" },
+		{ 0, 1048648, "at stream offset 1048648 (MEM.offset)" },
+		{ 0, 2097248, "at stream offset 2097248 (REGS.offset)" },
+		{ 0, 2097256, "at stream offset 2097256 (REGS.length)" },
 		{ 0, 1000, "(END.crc32c): CRC32C" },
 		{ 0, end - 8, "(END.crc32c): CRC32C" },
 		{ 0, end - 4, "(END.reserved)" },
 		{ 20, -1, "at stream offset 20: stream truncated in the header (20 of 40 bytes)" },
 		{ 50, -1, "stream truncated in a record header (10 of 24 bytes)" },
-		{ 1000, -1, "stream truncated in the MEM record at offset 72" },
+		{ 1000, -1, "stream truncated in the MEM record at offset 40" },
 		{ -4, -1, "stream truncated in the END record" },
 		{ -32, -1, "stream truncated: it ends after a record, without an END record" },
 	};
@@ -165,6 +168,76 @@ TEST_F(inspect, bad_streams)
 		EXPECT_NE(NULL, strstr(self->err, cases[i].says))
 			TH_LOG("case %zu: want '%s' in: %s", i, cases[i].says, self->err);
 	}
+}
+
+/*
+ * A BAR2 of zeros but its first page: MEM of that page, a ZERO record for
+ * the rest of each 1 MiB window, REGS, END.  Decoded, and malformed ZERO
+ * records named by their field.
+ */
+TEST_F(inspect, zero_records)
+{
+	uint8_t *mem = calloc(1, BAR2);
+	struct ivm_build_params p = {
+		.vendor = 0x1af4, .device = 0x1110, .revision = 1,
+		.page_size = IVM_STREAM_PAGE_SIZE, .bar2_size = BAR2,
+		.intrmask = 0x5, .mem = mem, .zero_runs = true,
+	};
+	const struct {
+		long at;	/* le64 field changed */
+		uint64_t val;
+		const char *says;
+	} cases[] = {
+		{ 4168, 0x1001, "at stream offset 4168 (ZERO.offset): ZERO offset 4097 not page aligned" },
+		{ 4168, 0x200000, "at stream offset 4168 (ZERO.offset): ZERO offset 2097152 beyond BAR2" },
+		{ 4176, 16, "at stream offset 4176 (ZERO.length): ZERO record length 16, expected 8" },
+		{ 4184, 0, "at stream offset 4184 (ZERO.bytes): ZERO record of 0 bytes" },
+		{ 4184, 4095, "at stream offset 4184 (ZERO.bytes): ZERO record of 4095 bytes" },
+		{ 4184, 2 << 20, "at stream offset 4184 (ZERO.bytes): ZERO record of 2097152 bytes, more than" },
+		{ 4200, 0x101000, "at stream offset 4216 (ZERO.bytes): ZERO record beyond BAR2" },
+		{ 4200, 0xfffffffffffff000ULL, "at stream offset 4200 (ZERO.offset)" },
+		{ 4216, 0xfffffffffffff000ULL, "(ZERO.bytes): ZERO record of 18446744073709547520 bytes, more than" },
+	};
+	uint64_t keep;
+	size_t i;
+
+	ASSERT_NE(NULL, mem);
+	memset(mem, 0x11, 4096);
+	vmt_buf_free(&self->stream);
+	ASSERT_EQ(0, ivm_build(&self->stream, &p));
+	ASSERT_EQ(4288, self->stream.len);
+	ASSERT_EQ(0, put(self, self->stream.len, -1));
+	EXPECT_EQ(0, inspect(self->path, self->out, sizeof(self->out), self->err,
+			     sizeof(self->err))) TH_LOG("%s", self->err);
+	EXPECT_NE(NULL, strstr(self->out, "offset 40         MEM   BAR2 0x0 + 4096 bytes"))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, "offset 4160       ZERO  BAR2 0x1000 + 1044480 bytes of zeros"))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, "offset 4192       ZERO  BAR2 0x100000 + 1048576 bytes of zeros"))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, "offset 4224       REGS"))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, ": valid: 1 MEM and 2 ZERO record(s) cover all 2097152 bytes"))
+		TH_LOG("%s", self->out);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		keep = ivm_get64(self->stream.p + cases[i].at);
+		ivm_put64(self->stream.p + cases[i].at, cases[i].val);
+		ivm_fix_crc(self->stream.p, self->stream.len - 32);
+		ASSERT_EQ(0, put(self, self->stream.len, -1));
+		ivm_put64(self->stream.p + cases[i].at, keep);
+		EXPECT_EQ(5, inspect(self->path, self->out, sizeof(self->out), self->err,
+				     sizeof(self->err))) TH_LOG("case %zu: %s", i, self->err);
+		EXPECT_NE(NULL, strstr(self->err, cases[i].says))
+			TH_LOG("case %zu: want '%s' in: %s", i, cases[i].says, self->err);
+	}
+	/* a ZERO record cut in its payload */
+	ASSERT_EQ(0, put(self, 4188, -1));
+	EXPECT_EQ(5, inspect(self->path, self->out, sizeof(self->out), self->err,
+			     sizeof(self->err)));
+	EXPECT_NE(NULL, strstr(self->err, "stream truncated in the ZERO record at offset 4160"))
+		TH_LOG("%s", self->err);
+	free(mem);
 }
 
 TEST_F(inspect, bytes_after_the_end)

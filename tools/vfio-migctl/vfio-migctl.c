@@ -568,6 +568,8 @@ static const char *rec_name(uint32_t type)
 		return "MEM";
 	case IVM_REC_END:
 		return "END";
+	case IVM_REC_ZERO:
+		return "ZERO";
 	}
 	return "?";
 }
@@ -609,6 +611,9 @@ static int cmd_inspect(const char *path)
 			if (r->type == IVM_REC_MEM)
 				printf("  BAR2 0x%" PRIx64 " + %" PRIu64 " bytes", r->offset,
 				       r->length);
+			else if (r->type == IVM_REC_ZERO && r->bytes)
+				printf("  BAR2 0x%" PRIx64 " + %" PRIu64 " bytes of zeros",
+				       r->offset, r->bytes);
 			else if (r->type == IVM_REC_REGS && c.have_regs)
 				printf("  intrmask 0x%08x intrstatus 0x%08x", c.intrmask,
 				       c.intrstatus);
@@ -627,8 +632,8 @@ static int cmd_inspect(const char *path)
 		free(buf);
 		return EX_BADSTREAM;
 	}
-	printf("%s: valid: %lu MEM record(s) cover all %" PRIu64 " bytes of BAR2, CRC32C 0x%08x ok\n",
-	       path, c.nmem, c.covered, c.crc_stored);
+	printf("%s: valid: %lu MEM and %lu ZERO record(s) cover all %" PRIu64 " bytes of BAR2, CRC32C 0x%08x ok\n",
+	       path, c.nmem, c.nzero, c.covered, c.crc_stored);
 	ivm_check_free(&c);
 	free(buf);
 	return EX_OK;

@@ -14,21 +14,30 @@
  *   records, each a struct ivm_record_header and its payload:
  *     IVM_REC_MEM   offset O (a multiple of page_size), length L (a multiple
  *                   of page_size unless O + L is bar2_size), L bytes of BAR2
- *                   from O; any number, in any order, overlapping: a later
- *                   copy of a page replaces an earlier one
- *     IVM_REC_REGS  exactly once, length 8, struct ivm_regs_payload captured
- *                   when the device stopped
- *   struct ivm_record_header  type IVM_REC_END, length 8, only after REGS
- *                             and once MEM records covered every page
+ *                   from O
+ *     IVM_REC_ZERO  offset O (a multiple of page_size), length 8, struct
+ *                   ivm_zero_payload: B bytes of BAR2 from O are zero (B a
+ *                   multiple of page_size, 1..IVM_ZERO_RECORD_MAX, O + B at
+ *                   most bar2_size); no memory payload follows
+ *     MEM and ZERO records come in any number and any order and may
+ *     overlap: a later record of a page replaces an earlier one
+ *     IVM_REC_REGS  exactly once, after the last MEM or ZERO record, length
+ *                   8, struct ivm_regs_payload captured when the device
+ *                   stopped
+ *   struct ivm_record_header  type IVM_REC_END, length 8, right after REGS
+ *                             and only once MEM and ZERO records covered
+ *                             every page
  *   struct ivm_end_payload    CRC32C of every byte before this END record
  *
- * What ivshmem-vfio-pci produces: without pre-copy (STOP -> STOP_COPY) the
- * REGS record, then MEM records of IVM_MEM_RECORD_MAX bytes aligned to that
- * size in ascending order, then END; with pre-copy the MEM records of the
- * first pass over BAR2 (ascending) and of pages written since, and in
- * STOP_COPY the REGS record, the pages still dirty and END.  No MEM record
- * crosses an IVM_MEM_RECORD_MAX boundary.  Version 1 (REGS first, MEM records
- * contiguous and ascending) is refused.
+ * What ivshmem-vfio-pci produces: runs of pages inside one
+ * IVM_MEM_RECORD_MAX window (aligned to that size), each run read from BAR2
+ * into a kernel buffer and sent as alternating MEM records (pages with a
+ * non-zero byte, and a last partial page) and ZERO records (whole zero
+ * pages); without pre-copy (STOP -> STOP_COPY) the windows of BAR2 in
+ * ascending order, with pre-copy the first pass over BAR2 (ascending) and
+ * the pages written since; then the REGS record and END.  No record crosses
+ * an IVM_MEM_RECORD_MAX boundary.  Version 1 (REGS first, MEM records
+ * contiguous and ascending, no ZERO) is refused.
  *
  * See Documentation/ivshmem-vfio-pci.rst for the validation rules.
  */
@@ -82,13 +91,18 @@ enum ivm_record_type {
 	IVM_REC_REGS = 1,
 	IVM_REC_MEM = 2,
 	IVM_REC_END = 3,
+	IVM_REC_ZERO = 4,
 };
+
+/* Largest run of zero bytes one IVM_REC_ZERO record may describe. */
+#define IVM_ZERO_RECORD_MAX	IVM_MEM_RECORD_MAX
 
 /**
  * struct ivm_record_header - precedes the payload of every record
  * @type: enum ivm_record_type
  * @flags: must be zero
- * @offset: IVM_REC_MEM: byte offset in BAR2; zero for other records
+ * @offset: IVM_REC_MEM, IVM_REC_ZERO: byte offset in BAR2; zero for other
+ *	records
  * @length: payload bytes following this header
  */
 struct ivm_record_header {
@@ -106,6 +120,14 @@ struct ivm_record_header {
 struct ivm_regs_payload {
 	__le32 intrmask;
 	__le32 intrstatus;
+};
+
+/**
+ * struct ivm_zero_payload - payload of IVM_REC_ZERO
+ * @bytes: bytes of BAR2 from the record's offset that are zero
+ */
+struct ivm_zero_payload {
+	__le64 bytes;
 };
 
 /**

@@ -13,6 +13,7 @@ enum {
 	PH_RECHDR,
 	PH_REGS,
 	PH_MEM,
+	PH_ZERO,
 	PH_END,
 	PH_DONE,
 	PH_FAILED,
@@ -73,6 +74,7 @@ void ivm_check_init(struct ivm_checker *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->phase = PH_HDR;
+	c->ascending = true;
 }
 
 void ivm_check_free(struct ivm_checker *c)
@@ -81,6 +83,28 @@ void ivm_check_free(struct ivm_checker *c)
 	c->recs = NULL;
 	c->nrecs = 0;
 	c->recs_cap = 0;
+	free(c->cover);
+	c->cover = NULL;
+}
+
+/* Marks BAR2 [off, end) received; counts the bytes not covered before. */
+static void cover(struct ivm_checker *c, uint64_t off, uint64_t end)
+{
+	uint64_t ps = c->hdr.page_size, pg;
+
+	for (pg = off / ps; pg * ps < end; pg++) {
+		uint8_t bit = 1u << (pg % 8);
+		uint64_t last = (pg + 1) * ps;
+
+		if (c->cover[pg / 8] & bit)
+			continue;
+		c->cover[pg / 8] |= bit;
+		c->covered += (last < c->hdr.bar2_size ? last : c->hdr.bar2_size) -
+			      pg * ps;
+	}
+	if (off != c->next_off)
+		c->ascending = false;
+	c->next_off = end;
 }
 
 static bool is_pow2(uint64_t v)
@@ -134,6 +158,13 @@ static int parse_header(struct ivm_checker *c)
 	if (!h->bar2_size)
 		return fail_field(c, HDR_AT(bar2_size), "header.bar2_size",
 				  "bar2_size is zero");
+	if (h->bar2_size > (1ULL << 48))
+		return fail_field(c, HDR_AT(bar2_size), "header.bar2_size",
+				  "bar2_size %llu beyond 2^48",
+				  (unsigned long long)h->bar2_size);
+	c->cover = calloc(1, h->bar2_size / h->page_size / 8 + 1);
+	if (!c->cover)
+		return fail(c, "out of memory for the coverage bitmap");
 	return 0;
 }
 
@@ -191,14 +222,14 @@ static int parse_rechdr(struct ivm_checker *c)
 				  "record type %u with flags 0x%x", r.type,
 				  r.flags);
 
+	if (c->have_regs && r.type != IVM_REC_END)
+		return fail_field(c, REC_AT(&r, type), "record.type",
+				  r.type == IVM_REC_REGS ? "second REGS record" :
+				  "record type %u after REGS: only END may follow",
+				  r.type);
+
 	switch (r.type) {
 	case IVM_REC_REGS:
-		if (c->have_regs)
-			return fail_field(c, REC_AT(&r, type), "record.type",
-					  "second REGS record");
-		if (c->nmem)
-			return fail_field(c, REC_AT(&r, type), "record.type",
-					  "REGS record after MEM records");
 		if (check_fixed(c, &r, "REGS", IVM_REGS_LEN))
 			return -1;
 		c->crc = vmt_crc32c(c->crc, b, IVM_RECHDR_LEN);
@@ -206,22 +237,15 @@ static int parse_rechdr(struct ivm_checker *c)
 		c->left = IVM_REGS_LEN;
 		return 0;
 	case IVM_REC_MEM:
-		if (!c->have_regs)
-			return fail_field(c, REC_AT(&r, type), "record.type",
-					  "MEM record before REGS record");
-		if (c->nmem && (c->last_mem_len % c->hdr.page_size))
-			return fail_field(c, REC_AT(&r, type), "record.type",
-					  "MEM record after a short (%llu) one",
-					  (unsigned long long)c->last_mem_len);
-		if (r.offset != c->covered)
-			return fail_field(c, REC_AT(&r, offset), "MEM.offset",
-					  "MEM record at %llu, expected %llu",
-					  (unsigned long long)r.offset,
-					  (unsigned long long)c->covered);
 		if (r.offset % c->hdr.page_size)
 			return fail_field(c, REC_AT(&r, offset), "MEM.offset",
 					  "MEM offset %llu not page aligned",
 					  (unsigned long long)r.offset);
+		if (r.offset >= c->hdr.bar2_size)
+			return fail_field(c, REC_AT(&r, offset), "MEM.offset",
+					  "MEM offset %llu beyond BAR2 (%llu)",
+					  (unsigned long long)r.offset,
+					  (unsigned long long)c->hdr.bar2_size);
 		if (!r.length || r.length > IVM_MEM_RECORD_MAX)
 			return fail_field(c, REC_AT(&r, length), "MEM.length",
 					  "MEM record length %llu, expected 1..%u",
@@ -233,14 +257,39 @@ static int parse_rechdr(struct ivm_checker *c)
 					  (unsigned long long)r.offset,
 					  (unsigned long long)r.length,
 					  (unsigned long long)c->hdr.bar2_size);
+		if (r.length % c->hdr.page_size &&
+		    r.offset + r.length != c->hdr.bar2_size)
+			return fail_field(c, REC_AT(&r, length), "MEM.length",
+					  "MEM record length %llu not a page multiple and not the end of BAR2",
+					  (unsigned long long)r.length);
 		c->crc = vmt_crc32c(c->crc, b, IVM_RECHDR_LEN);
 		c->nmem++;
-		c->last_mem_len = r.length;
+		c->mem_bytes += r.length;
 		if (r.length > c->max_mem_len)
 			c->max_mem_len = r.length;
+		cover(c, r.offset, r.offset + r.length);
 		c->mem_off = r.offset;
 		c->left = r.length;
 		c->phase = PH_MEM;
+		return 0;
+	case IVM_REC_ZERO:
+		if (r.offset % c->hdr.page_size)
+			return fail_field(c, REC_AT(&r, offset), "ZERO.offset",
+					  "ZERO offset %llu not page aligned",
+					  (unsigned long long)r.offset);
+		if (r.offset >= c->hdr.bar2_size)
+			return fail_field(c, REC_AT(&r, offset), "ZERO.offset",
+					  "ZERO offset %llu beyond BAR2 (%llu)",
+					  (unsigned long long)r.offset,
+					  (unsigned long long)c->hdr.bar2_size);
+		if (r.length != IVM_ZERO_LEN)
+			return fail_field(c, REC_AT(&r, length), "ZERO.length",
+					  "ZERO record length %llu, expected %zu",
+					  (unsigned long long)r.length, IVM_ZERO_LEN);
+		c->crc = vmt_crc32c(c->crc, b, IVM_RECHDR_LEN);
+		c->mem_off = r.offset;
+		c->left = IVM_ZERO_LEN;
+		c->phase = PH_ZERO;
 		return 0;
 	case IVM_REC_END:
 		if (!c->have_regs)
@@ -262,6 +311,37 @@ static int parse_rechdr(struct ivm_checker *c)
 		return fail_field(c, REC_AT(&r, type), "record.type",
 				  "unknown record type %u", r.type);
 	}
+}
+
+/* The payload of the ZERO record just read: bytes of zeros at mem_off. */
+static int check_zero(struct ivm_checker *c)
+{
+	struct ivm_rec_pos *r = &c->recs[c->nrecs - 1];
+	uint64_t n = ivm_get64(c->small), at = r->pos + IVM_RECHDR_LEN;
+
+	r->bytes = n;
+	if (!n || n % c->hdr.page_size)
+		return fail_field(c, at, "ZERO.bytes",
+				  "ZERO record of %llu bytes, not a non-zero multiple of page_size %u",
+				  (unsigned long long)n, c->hdr.page_size);
+	if (n > IVM_ZERO_RECORD_MAX)
+		return fail_field(c, at, "ZERO.bytes",
+				  "ZERO record of %llu bytes, more than %u",
+				  (unsigned long long)n, IVM_ZERO_RECORD_MAX);
+	if (n > c->hdr.bar2_size - c->mem_off)
+		return fail_field(c, at, "ZERO.bytes",
+				  "ZERO record beyond BAR2 (%llu+%llu > %llu)",
+				  (unsigned long long)c->mem_off,
+				  (unsigned long long)n,
+				  (unsigned long long)c->hdr.bar2_size);
+	c->crc = vmt_crc32c(c->crc, c->small, IVM_ZERO_LEN);
+	c->nzero++;
+	c->zero_bytes += n;
+	cover(c, c->mem_off, c->mem_off + n);
+	if (c->zero_cb)
+		c->zero_cb(c->opaque, c->mem_off, n);
+	c->phase = PH_RECHDR;
+	return 0;
 }
 
 int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
@@ -302,6 +382,7 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 			break;
 		}
 		case PH_REGS:
+		case PH_ZERO:
 		case PH_END:
 			take = c->left;
 			if (take > n)
@@ -313,7 +394,10 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 			n -= take;
 			if (c->left)
 				break;
-			if (c->phase == PH_REGS) {
+			if (c->phase == PH_ZERO) {
+				if (check_zero(c))
+					return -1;
+			} else if (c->phase == PH_REGS) {
 				c->crc = vmt_crc32c(c->crc, c->small, IVM_REGS_LEN);
 				c->intrmask = ivm_get32(c->small);
 				c->intrstatus = ivm_get32(c->small + 4);
@@ -342,7 +426,6 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 			if (c->mem_cb)
 				c->mem_cb(c->opaque, c->mem_off, s, take);
 			c->mem_off += take;
-			c->covered += take;
 			c->left -= take;
 			c->pos += take;
 			s += take;
@@ -358,7 +441,8 @@ int ivm_check_feed(struct ivm_checker *c, const void *p, size_t n)
 int ivm_check_finish(struct ivm_checker *c)
 {
 	static const char *const payload[] = {
-		[PH_REGS] = "REGS", [PH_MEM] = "MEM", [PH_END] = "END",
+		[PH_REGS] = "REGS", [PH_MEM] = "MEM", [PH_ZERO] = "ZERO",
+		[PH_END] = "END",
 	};
 
 	if (c->failed)
@@ -409,17 +493,68 @@ static void put_rechdr(uint8_t *p, uint32_t type, uint64_t off, uint64_t len)
 	ivm_put64(p + 16, len);
 }
 
+static bool zero_page(const uint8_t *p, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Records for BAR2 [off, off + n) at @p, the bytes in @mem: one MEM record,
+ * or with @zero_runs, like the driver, a ZERO record per run of whole zero
+ * pages and a MEM record per run of others.  Returns the bytes written.
+ */
+static uint64_t put_window(uint8_t *p, const uint8_t *mem, uint64_t off,
+			   uint64_t n, uint64_t ps, bool zero_runs)
+{
+	uint64_t pos = 0, o = 0;
+
+	while (o < n) {
+		uint64_t e = o;
+		bool z = zero_runs && n - o >= ps && zero_page(mem + o, ps);
+
+		while (e < n) {
+			uint64_t pe = n - e < ps ? n : e + ps;
+			bool pz = zero_runs && pe - e == ps && zero_page(mem + e, ps);
+
+			if (pz != z)
+				break;
+			e = pe;
+		}
+		if (z) {
+			put_rechdr(p + pos, IVM_REC_ZERO, off + o, IVM_ZERO_LEN);
+			ivm_put64(p + pos + IVM_RECHDR_LEN, e - o);
+			pos += IVM_RECHDR_LEN + IVM_ZERO_LEN;
+		} else {
+			put_rechdr(p + pos, IVM_REC_MEM, off + o, e - o);
+			memcpy(p + pos + IVM_RECHDR_LEN, mem + o, e - o);
+			pos += IVM_RECHDR_LEN + e - o;
+		}
+		o = e;
+	}
+	return pos;
+}
+
 int ivm_build(struct vmt_buf *out, const struct ivm_build_params *bp)
 {
 	uint64_t rec = bp->rec_len ? bp->rec_len : IVM_MEM_RECORD_MAX;
 	uint64_t len = ivm_stream_len(bp->bar2_size, rec);
-	uint8_t *p;
+	uint8_t *p, *win = NULL;
 	uint64_t off;
 	int ret;
 
 	ret = vmt_buf_reserve(out, len);
 	if (ret)
 		return ret;
+	if (!bp->mem) {
+		win = malloc(rec);
+		if (!win)
+			return -ENOMEM;
+	}
 	p = out->p;
 	memset(p, 0, IVM_HDR_LEN);
 	ivm_put32(p + 0, IVM_STREAM_MAGIC);
@@ -431,24 +566,24 @@ int ivm_build(struct vmt_buf *out, const struct ivm_build_params *bp)
 	ivm_put32(p + 20, bp->page_size);
 	ivm_put64(p + 24, bp->bar2_size);
 	p += IVM_HDR_LEN;
+	for (off = 0; off < bp->bar2_size; off += rec) {
+		uint64_t n = bp->bar2_size - off < rec ? bp->bar2_size - off : rec;
+		const uint8_t *m = win;
+
+		if (bp->mem)
+			m = (const uint8_t *)bp->mem + off;
+		else
+			vmt_pattern_fill(win, off, n, bp->seed);
+		p += put_window(p, m, off, n, bp->page_size, bp->zero_runs);
+	}
+	free(win);
 	put_rechdr(p, IVM_REC_REGS, 0, IVM_REGS_LEN);
 	ivm_put32(p + IVM_RECHDR_LEN, bp->intrmask);
 	ivm_put32(p + IVM_RECHDR_LEN + 4, bp->intrstatus);
 	p += IVM_RECHDR_LEN + IVM_REGS_LEN;
-	for (off = 0; off < bp->bar2_size; off += rec) {
-		uint64_t n = bp->bar2_size - off < rec ? bp->bar2_size - off : rec;
-
-		put_rechdr(p, IVM_REC_MEM, off, n);
-		p += IVM_RECHDR_LEN;
-		if (bp->mem)
-			memcpy(p, (const uint8_t *)bp->mem + off, n);
-		else
-			vmt_pattern_fill(p, off, n, bp->seed);
-		p += n;
-	}
 	put_rechdr(p, IVM_REC_END, 0, IVM_END_LEN);
 	memset(p + IVM_RECHDR_LEN, 0, IVM_END_LEN);
-	out->len = len;
+	out->len = (size_t)(p - out->p) + IVM_RECHDR_LEN + IVM_END_LEN;
 	ivm_fix_crc(out->p, (uint64_t)(p - out->p));
 	return 0;
 }

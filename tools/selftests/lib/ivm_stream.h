@@ -2,8 +2,10 @@
 /*
  * Userspace view of the ivshmem-vfio-pci migration stream
  * (include/uapi/linux/ivshmem_vfio_mig.h): an incremental checker that
- * validates a stream exactly as the driver must produce it, and a builder
- * that produces valid streams from a description (used to craft bad ones).
+ * validates a stream by the rules of version 2 and of what the driver
+ * produces (no MEM or ZERO record longer than IVM_MEM_RECORD_MAX), and a
+ * builder that produces valid streams from a description (used to craft
+ * bad ones).
  */
 #ifndef IVM_STREAM_H
 #define IVM_STREAM_H
@@ -20,11 +22,13 @@
 #define IVM_RECHDR_LEN	sizeof(struct ivm_record_header)
 #define IVM_REGS_LEN	sizeof(struct ivm_regs_payload)
 #define IVM_END_LEN	sizeof(struct ivm_end_payload)
+#define IVM_ZERO_LEN	sizeof(struct ivm_zero_payload)
 
 _Static_assert(sizeof(struct ivm_stream_header) == 40, "stream header size");
 _Static_assert(sizeof(struct ivm_record_header) == 24, "record header size");
 _Static_assert(sizeof(struct ivm_regs_payload) == 8, "regs payload size");
 _Static_assert(sizeof(struct ivm_end_payload) == 8, "end payload size");
+_Static_assert(sizeof(struct ivm_zero_payload) == 8, "zero payload size");
 
 static inline uint16_t ivm_get16(const void *p)
 {
@@ -77,6 +81,7 @@ struct ivm_rec_pos {
 	uint32_t flags;
 	uint64_t offset;
 	uint64_t length;
+	uint64_t bytes;		/* ZERO: its payload, bytes of zeros */
 };
 
 /* Decoded header (host order). */
@@ -97,6 +102,8 @@ struct ivm_hdr_info {
 struct ivm_checker {
 	/* optional: called with every MEM payload piece (BAR2 offset, data) */
 	void (*mem_cb)(void *opaque, uint64_t bar_off, const void *p, size_t n);
+	/* optional: called with every ZERO record (BAR2 offset, bytes) */
+	void (*zero_cb)(void *opaque, uint64_t bar_off, uint64_t n);
 	void *opaque;
 
 	/* results */
@@ -106,7 +113,11 @@ struct ivm_checker {
 	uint32_t intrmask;
 	uint32_t intrstatus;
 	unsigned long nmem;
-	uint64_t covered;	/* BAR2 bytes covered by MEM records so far */
+	unsigned long nzero;	/* ZERO records */
+	uint64_t mem_bytes;	/* MEM payload bytes, repeats included */
+	uint64_t zero_bytes;	/* bytes ZERO records set, repeats included */
+	uint64_t covered;	/* BAR2 bytes covered by MEM or ZERO records */
+	bool ascending;		/* each MEM/ZERO record starts where the last ended */
 	uint64_t max_mem_len;
 	uint64_t end_pos;	/* stream offset of the END record header */
 	uint32_t crc_stored;
@@ -133,7 +144,8 @@ struct ivm_checker {
 	size_t have;
 	uint64_t left;
 	uint64_t mem_off;
-	uint64_t last_mem_len;
+	uint64_t next_off;	/* end of the last MEM or ZERO record */
+	uint8_t *cover;		/* one bit per page_size page of BAR2 */
 	uint32_t crc;
 };
 
@@ -146,7 +158,11 @@ void ivm_check_free(struct ivm_checker *c);
 /* init + feed + finish for a stream held in memory; keeps the results. */
 int ivm_check_buf(struct ivm_checker *c, const void *p, size_t n);
 
-/* Exact length of the stream the driver produces for a BAR2 size. */
+/*
+ * Length of the stream the driver produces for a BAR2 size when no page is
+ * zero (records of rec_max, 0: IVM_MEM_RECORD_MAX); with zero pages it is
+ * shorter, so this is the bound MIG_DATA_SIZE reports.
+ */
 uint64_t ivm_stream_len(uint64_t bar2_size, uint64_t rec_max);
 
 struct ivm_build_params {
@@ -160,9 +176,10 @@ struct ivm_build_params {
 	uint64_t rec_len;	/* MEM payload per record; 0: IVM_MEM_RECORD_MAX */
 	const void *mem;	/* BAR2 contents, or NULL: vmt_pattern(seed) */
 	uint64_t seed;
+	bool zero_runs;		/* whole zero pages as ZERO records, like the driver */
 };
 
-/* Builds a valid stream into @out. */
+/* Builds a valid stream into @out: MEM (and ZERO) records, REGS, END. */
 int ivm_build(struct vmt_buf *out, const struct ivm_build_params *p);
 
 /* Recomputes the END record's CRC of a stream whose END header is at end_pos. */
