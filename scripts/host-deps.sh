@@ -14,7 +14,7 @@ harness)
 	tools="qemu-system-x86_64 mmdebstrap mke2fs unshare flock timeout gcc make git xz patch" ;;
 docs)
 	pkgs=graphviz
-	tools=dot ;;
+	tools="dot" ;;
 *)
 	die "usage: $0 [harness|docs]" ;;
 esac
