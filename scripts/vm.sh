@@ -313,8 +313,10 @@ fi
 # ---- guests: in check mode the guest programs are shared out among IVM_GUESTS VMs that run side by side ------------
 # (each TCG guest keeps one host core busy; the programs need nothing from each other and every guest has its own
 # devices). Longest first onto the least loaded guest, by the times the programs took in the newest earlier runs of
-# this suite; without any history (or with IVM_HISTORY=0), round robin in plan order. plan.tsv's 5th column names
-# the guest (0: the chroot).
+# this suite; without any history (a new machine, or IVM_HISTORY=0: what CI does) by the estimates that
+# tools/test-programs.txt keeps beside each program (seconds on a stock kernel and on the debug lane, measured under
+# TCG); round robin in plan order when neither knows any program (IVM_ESTIMATES=0 leaves the estimates out).
+# plan.tsv's 5th column names the guest (0: the chroot).
 ivm_default_guests() {
 	local n avail need
 	n=$(nproc); [ "$n" -gt 4 ] && n=4
@@ -344,7 +346,20 @@ run_history() {
 		done < "$d/share/plan.tsv"
 	done
 }
+# NAME<TAB>MS from the estimates of the program list (2nd column: stock kernel, 3rd: debug lane, in seconds; where
+# the debug lane has none, 7 times the stock one: about what KASAN + lockdep cost the conformance suite)
+estimates() {
+	local debug=0
+	[ "${KERNEL:-}" = debug ] && debug=1
+	grep -vE '^[[:space:]]*(#|$)' "${IVM_PROGRAMS_LIST:-$SH/src/tools/test-programs.txt}" 2>/dev/null |
+		awk -v OFS='\t' -v debug="$debug" '$2 ~ /^[0-9]+$/ { s = !debug ? $2 : ($3 ~ /^[0-9]+$/) ? $3 : 7 * $2; print $1, s * 1000 }'
+}
 if [ "${IVM_HISTORY:-1}" = 0 ]; then : > "$RUN/history.tsv"; else run_history > "$RUN/history.tsv"; fi
+WEIGHTS="in earlier runs"
+if [ ! -s "$RUN/history.tsv" ] && [ "${IVM_ESTIMATES:-1}" != 0 ]; then
+	estimates > "$RUN/history.tsv"
+	WEIGHTS="estimated (tools/test-programs.txt)"
+fi
 awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
 	FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }   # (not FNR == NR: the history may be empty)
 	{ row[++n] = $0; name[n] = $2; where[n] = $4 }
@@ -378,11 +393,16 @@ awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
 mv "$PLAN.new" "$PLAN"
 echo "guests=$GUESTS" >> "$RUN/meta"
 if [ "$GUESTS" -gt 1 ]; then
-	[ -s "$RUN/history.tsv" ] || info "no earlier run times${IVM_HISTORY:+ (IVM_HISTORY=$IVM_HISTORY)}: programs shared round robin"
+	if [ ! -s "$RUN/history.tsv" ]; then
+		info "no earlier run times${IVM_HISTORY:+ (IVM_HISTORY=$IVM_HISTORY)} and no estimates: programs shared round robin"
+	elif [ "$WEIGHTS" != "in earlier runs" ]; then
+		info "no earlier run times${IVM_HISTORY:+ (IVM_HISTORY=$IVM_HISTORY)}: programs shared by the estimates of tools/test-programs.txt"
+	fi
 	for k in $(seq "$GUESTS"); do
-		info "guest $k of $GUESTS: $(awk -F'\t' -v k="$k" 'FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }
+		info "guest $k of $GUESTS: $(awk -F'\t' -v k="$k" -v how="$WEIGHTS" 'FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }
 			$5 == k { c++; if ($2 in w) s += w[$2]; else u++ }
-			END { printf "%d programs", c; if (s) printf ", ~%d s in earlier runs", s / 1000; if (u) if (u && s) printf " (%d new)", u }' \
+			END { printf "%d programs", c; if (s) printf ", ~%d s %s", s / 1000, how
+				if (u) printf " (%d %s)", u, (how ~ /^in/) ? "new" : "without an estimate" }' \
 			"$RUN/history.tsv" "$PLAN")"
 	done
 fi
