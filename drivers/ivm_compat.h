@@ -11,6 +11,8 @@
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
+#include <linux/uaccess.h>
+#include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 
 /*
@@ -58,6 +60,50 @@ static inline void ivm_bar_iounmap(struct vfio_pci_core_device *vdev,
 #if !defined(IVM_HAVE_SETUP_BARMAP) && !defined(IVM_HAVE_GET_IOMAP)
 	if (!IS_ERR_OR_NULL(io))
 		pci_iounmap(vdev->pdev, io);
+#endif
+}
+
+/*
+ * 7.1+: the user opts in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (the vfio
+ * core handles the feature and records it in the device until close); only
+ * then is vfio_precopy_info.flags an output, and VFIO_PRECOPY_INFO_REINIT
+ * may be reported.  Before, no user can opt in.
+ */
+static inline bool ivm_precopy_info_v2(struct vfio_device *vdev)
+{
+#ifdef IVM_HAVE_PRECOPY_INFO_V2
+	return READ_ONCE(vdev->precopy_info_v2);
+#else
+	return false;
+#endif
+}
+
+#ifndef VFIO_PRECOPY_INFO_REINIT
+#define VFIO_PRECOPY_INFO_REINIT	BIT(0)
+#endif
+
+/*
+ * Copy in and check the argument of VFIO_MIG_GET_PRECOPY_INFO.  The core's
+ * checker (7.1+) leaves the user's flags alone unless the user opted in to
+ * v2; before it, flags are reserved and the driver returns them zeroed.
+ */
+static inline int ivm_check_precopy_ioctl(struct vfio_device *vdev,
+					  unsigned int cmd, unsigned long arg,
+					  struct vfio_precopy_info *info)
+{
+#ifdef IVM_HAVE_CHECK_PRECOPY_IOCTL
+	return vfio_check_precopy_ioctl(vdev, cmd, arg, info);
+#else
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	if (copy_from_user(info, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (info->argsz < minsz)
+		return -EINVAL;
+	info->flags = 0;
+	return 0;
 #endif
 }
 

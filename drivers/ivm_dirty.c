@@ -22,6 +22,9 @@
  * into BAR2 by another device, VFIO_DEVICE_IOEVENTFD writes, and other users
  * of the memory behind BAR2 (for ivshmem: other VMs or processes sharing the
  * same memory backend).  Pre-copy is correct only with an exclusive backend.
+ * ioeventfds are handled in ivm_mig.c: refused on BAR2 while tracking, and
+ * where one exists anyway the save sends all of device memory again
+ * (ivm_dirty_restart()).
  *
  * Memory: npages / 8 bytes per save (8 KiB for 256 MiB, 2 MiB for 64 GiB).
  */
@@ -127,6 +130,35 @@ bool ivm_dirty_take(struct ivm_mig *mig, struct ivm_dirty *d, u64 *off,
 	d->scan = end;
 	up_write(&vdev->memory_lock);
 	return true;
+}
+
+/**
+ * ivm_dirty_all_bytes - stream bytes of the MEM records of all device memory
+ * @d: the save's pages
+ *
+ * Return: what sending every page once takes.
+ */
+u64 ivm_dirty_all_bytes(const struct ivm_dirty *d)
+{
+	return ivm_run_bytes(d, 0, d->npages);
+}
+
+/**
+ * ivm_dirty_restart - send all of device memory again, as a new first pass
+ * @mig: the device
+ * @d: the save's pages
+ *
+ * For when writes tracking could not see may have reached device memory:
+ * every page is to send again, in order from the start.  Setting every bit
+ * keeps the invariant of tracking whatever the user's mappings are.
+ */
+void ivm_dirty_restart(struct ivm_mig *mig, struct ivm_dirty *d)
+{
+	down_write(&mig->core_device.memory_lock);
+	bitmap_fill(d->bits, d->npages);
+	d->scan = 0;
+	d->first_pass = true;
+	up_write(&mig->core_device.memory_lock);
 }
 
 /**

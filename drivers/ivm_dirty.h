@@ -42,6 +42,8 @@ int ivm_dirty_init(struct ivm_dirty *d, const struct ivm_stream_desc *desc,
 void ivm_dirty_free(struct ivm_dirty *d);
 bool ivm_dirty_take(struct ivm_mig *mig, struct ivm_dirty *d, u64 *off,
 		    u64 *len, bool *initial);
+u64 ivm_dirty_all_bytes(const struct ivm_dirty *d);
+void ivm_dirty_restart(struct ivm_mig *mig, struct ivm_dirty *d);
 void ivm_dirty_bytes(struct ivm_mig *mig, struct ivm_dirty *d, u64 *initial,
 		     u64 *dirty);
 bool ivm_dirty_any(struct ivm_mig *mig, struct ivm_dirty *d);

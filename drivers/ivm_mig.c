@@ -209,6 +209,12 @@ enum ivm_file_kind {
  * @end_sent: save: the END record is queued
  * @inflight_initial: save: the records being emitted (the header, or a
  *	window) are part of the initial data (the header or the first pass)
+ * @untracked: save: an ioeventfd on the memory BAR may have written device
+ *	memory since the save last started sending all of it; STOP_COPY
+ *	sends all of it again
+ * @reinit: save: an ioeventfd was armed on the memory BAR while tracking;
+ *	the next GET_PRECOPY_INFO restarts the pre-copy data and reports
+ *	VFIO_PRECOPY_INFO_REINIT
  * @stop_pos: save: stream bytes emitted before STOP_COPY
  * @regs: save: register blob captured when the device stopped
  */
@@ -237,6 +243,8 @@ struct ivm_file {
 	bool regs_sent;
 	bool end_sent;
 	bool inflight_initial;
+	bool untracked;
+	bool reinit;
 	u64 stop_pos;
 	u8 regs[IVM_REGS_MAX];
 };
@@ -403,6 +411,11 @@ static u64 __maybe_unused ivm_save_remaining(struct ivm_file *f)
 	lockdep_assert_held(&f->lock);
 	ivm_save_info(f, &initial, &dirty);
 	n = initial + dirty;
+	/* STOP_COPY will send all of device memory again (ivm_precopy_stop()). */
+	if (f->untracked && !f->stopped)
+		n = ivm_save_pending(&f->save) +
+		    (f->win_taken ? ivm_window_bound(f->win_len) : 0) +
+		    ivm_dirty_all_bytes(&f->dirty);
 	if (!f->regs_sent)
 		n += IVM_REC_HDR + f->mig->desc.regs_size;
 	if (!f->end_sent)
@@ -457,6 +470,24 @@ static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
 }
 
 #ifdef IVM_OWN_BAR_MMAP
+/*
+ * Start the pre-copy data again from the first page, after writes tracking
+ * could not see: every page is initial data again, and so is the rest of the
+ * record being read, which the user has to read first.
+ */
+static void ivm_save_restart(struct ivm_file *f)
+{
+	struct ivm_mig *mig = f->mig;
+
+	lockdep_assert_held(&f->lock);
+	ivm_dirty_restart(mig, &f->dirty);
+	f->inflight_initial = true;
+	f->reinit = false;
+	/* Tracking is whole again unless an ioeventfd can still write. */
+	f->untracked = atomic_read(&mig->ioeventfds) ||
+		       atomic_read(&mig->ioeventfds_arming);
+}
+
 /* PRE_COPY is offered only where the driver owns (and can zap) the mappings. */
 static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
 			   unsigned long arg)
@@ -464,27 +495,38 @@ static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
 	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
 	struct ivm_file *f = filp->private_data;
 	struct vfio_precopy_info info;
-	int ret = 0;
+	int ret;
 
 	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
 		return -ENOTTY;
-	if (copy_from_user(&info, (void __user *)arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
-
+	/* f->mig may be gone once the file is disabled: check that first. */
 	if (mutex_lock_killable(&f->lock))
 		return -EINTR;
-	if (ivm_file_dead(f))
+	if (READ_ONCE(f->disabled)) {
 		ret = -ENODEV;
-	else if (!f->precopy)
+		goto out_unlock;
+	}
+	ret = ivm_check_precopy_ioctl(&f->mig->core_device.vdev, cmd, arg,
+				      &info);
+	if (ret)
+		goto out_unlock;
+	if (ivm_file_dead(f)) {
+		ret = -ENODEV;
+	} else if (!f->precopy) {
 		ret = -EINVAL;
-	else
+	} else {
+		/* Only a user who opted in to v2 may be told to start again. */
+		if (f->reinit &&
+		    ivm_precopy_info_v2(&f->mig->core_device.vdev)) {
+			ivm_save_restart(f);
+			info.flags |= VFIO_PRECOPY_INFO_REINIT;
+		}
 		ivm_save_info(f, &info.initial_bytes, &info.dirty_bytes);
+	}
+out_unlock:
 	mutex_unlock(&f->lock);
 	if (ret)
 		return ret;
-	info.flags = 0;
 	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
 }
 
@@ -817,6 +859,12 @@ static struct file *ivm_start_precopy(struct ivm_mig *mig)
 		return ERR_CAST(f);
 	ivm_save_init(&f->save, &mig->desc);
 	f->precopy = true;
+	/*
+	 * An ioeventfd on the memory BAR armed before: its writes bypass
+	 * tracking, so STOP_COPY will send all of device memory again.
+	 */
+	f->untracked = atomic_read(&mig->ioeventfds) ||
+		       atomic_read(&mig->ioeventfds_arming);
 	ivm_track_start(mig, &f->dirty, &f->poll_wq);
 	f->tracking = true;
 	mig->save_file = f;
@@ -855,6 +903,9 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 	f->tracking = false;
 
 	mutex_lock(&f->lock);
+	/* Also if an ioeventfd being armed now could have written already. */
+	if (f->untracked || atomic_read(&mig->ioeventfds_arming))
+		ivm_dirty_restart(mig, &f->dirty);
 	memcpy(f->regs, regs, mig->desc.regs_size);
 	f->precopy = false;
 	f->stopped = true;
@@ -1260,6 +1311,8 @@ int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
 	spin_lock_init(&mig->access_lock);
 	init_waitqueue_head(&mig->access_wq);
 	atomic_set(&mig->reset_gen, 0);
+	atomic_set(&mig->ioeventfds, 0);
+	atomic_set(&mig->ioeventfds_arming, 0);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	core_vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |
 				     VFIO_MIGRATION_P2P;
@@ -1319,6 +1372,8 @@ void ivm_mig_close(struct ivm_mig *mig)
 	ivm_file_retire(&mig->save_file);
 	ivm_file_retire(&mig->resume_file);
 	ivm_log_clear(mig);
+	/* vfio_pci_core_disable() frees the user's ioeventfds next. */
+	atomic_set(&mig->ioeventfds, 0);
 	mig->mig_state = VFIO_DEVICE_STATE_RUNNING;
 	ivm_bar_thaw(mig);
 	ivm_state_unlock(mig);
@@ -1348,5 +1403,77 @@ int ivm_mig_device_reset(struct ivm_mig *mig)
 	if (!ret)
 		ivm_mig_reset_done(mig);
 	ivm_unlock_device(mig, cmd);
+	return ret;
+}
+
+/**
+ * ivm_mig_ioeventfd - VFIO_DEVICE_IOEVENTFD, checked against pre-copy
+ * @mig: the device
+ * @arg: the user's struct vfio_device_ioeventfd
+ *
+ * An ioeventfd's writes go straight from the vfio-pci core to the BAR,
+ * past the fault path, so dirty tracking cannot see them.  On the memory BAR
+ * the core therefore counts the user's ioeventfds, and while a pre-copy save
+ * tracks, arming one is refused with -EBUSY, unless the user opted in to
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (7.1+): then it is armed, and the
+ * save restarts its pre-copy data with VFIO_PRECOPY_INFO_REINIT.  While one
+ * may write, STOP_COPY sends all of device memory again.  Everything else
+ * goes to the vfio-pci core unchanged.
+ *
+ * The core copies the argument again; a user that changes it meanwhile can
+ * only spoil its own migration data, which it could write anyway.
+ *
+ * Return: what the vfio-pci core returns, or -EBUSY, or -EFAULT.
+ */
+long ivm_mig_ioeventfd(struct ivm_mig *mig, unsigned long arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_device_ioeventfd, fd);
+	struct vfio_device *core_vdev = &mig->core_device.vdev;
+	struct vfio_device_ioeventfd ev;
+	struct ivm_file *f;
+	long ret;
+
+	if (copy_from_user(&ev, (void __user *)arg, minsz))
+		return -EFAULT;
+	if (ev.argsz < minsz ||
+	    VFIO_PCI_OFFSET_TO_INDEX(ev.offset) != mig->ops->mem_bar)
+		return vfio_pci_core_ioctl(core_vdev, VFIO_DEVICE_IOEVENTFD, arg);
+
+	if (ev.fd < 0) {
+		/* Removal (fd -1): one fewer ioeventfd that can write. */
+		ret = vfio_pci_core_ioctl(core_vdev, VFIO_DEVICE_IOEVENTFD, arg);
+		if (!ret)
+			atomic_dec_if_positive(&mig->ioeventfds);
+		return ret;
+	}
+
+	mutex_lock(&mig->state_mutex);
+	f = mig->save_file;
+	if (f && f->tracking && !ivm_precopy_info_v2(core_vdev)) {
+		ivm_state_unlock(mig);
+		dev_info_ratelimited(ivm_dev(mig),
+				     "VFIO_DEVICE_IOEVENTFD on BAR%u refused: pre-copy is tracking writes to it\n",
+				     mig->ops->mem_bar);
+		return -EBUSY;
+	}
+	/* A save starting while the core arms it counts it already. */
+	atomic_inc(&mig->ioeventfds_arming);
+	ivm_state_unlock(mig);
+
+	/* Not under state_mutex: the core copies from user memory. */
+	ret = vfio_pci_core_ioctl(core_vdev, VFIO_DEVICE_IOEVENTFD, arg);
+
+	mutex_lock(&mig->state_mutex);
+	if (!ret)
+		atomic_inc(&mig->ioeventfds);
+	atomic_dec(&mig->ioeventfds_arming);
+	f = mig->save_file;
+	if (!ret && f && f->tracking) {
+		mutex_lock(&f->lock);
+		f->untracked = true;
+		f->reinit = true;
+		mutex_unlock(&f->lock);
+	}
+	ivm_state_unlock(mig);
 	return ret;
 }

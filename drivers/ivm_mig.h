@@ -87,6 +87,10 @@ struct ivm_log_range {
  * @track_bits: while pre-copying, the saving file's bitmap of pages still
  *	to send, which faults and region writes mark; NULL otherwise
  * @track_wq: woken when a page becomes dirty (poll() of the saving file)
+ * @ioeventfds: VFIO_DEVICE_IOEVENTFDs on @ops->mem_bar the user armed (and
+ *	has not removed) since the device was opened; their writes to device
+ *	memory bypass the fault path, so tracking cannot see them
+ * @ioeventfds_arming: such ioeventfds being armed by the vfio-pci core now
  * @log_active: DMA logging started
  * @log_nranges: entries in @log_ranges
  * @log_ranges: the logged IOVA ranges
@@ -121,6 +125,10 @@ struct ivm_mig {
 	unsigned long *track_bits;
 	wait_queue_head_t *track_wq;
 
+	/* atomic: changed by VFIO_DEVICE_IOEVENTFD, read when saves start */
+	atomic_t ioeventfds;
+	atomic_t ioeventfds_arming;
+
 	bool log_active;
 	u32 log_nranges;
 	struct ivm_log_range *log_ranges;
@@ -140,6 +148,7 @@ ssize_t ivm_mig_read(struct vfio_device *core_vdev, char __user *buf,
 ssize_t ivm_mig_write(struct vfio_device *core_vdev, const char __user *buf,
 		      size_t count, loff_t *ppos);
 int ivm_mig_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma);
+long ivm_mig_ioeventfd(struct ivm_mig *mig, unsigned long arg);
 
 extern const struct vfio_migration_ops ivm_mig_ops;
 extern const struct vfio_log_ops ivm_log_ops;

@@ -238,6 +238,8 @@ static long ivshmem_vfio_ioctl(struct vfio_device *core_vdev,
 
 	if (cmd == VFIO_DEVICE_RESET && iv->migratable && iv->driver_reset)
 		return ivm_mig_device_reset(&iv->mig);
+	if (cmd == VFIO_DEVICE_IOEVENTFD && iv->migratable)
+		return ivm_mig_ioeventfd(&iv->mig, arg);
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
 }
 

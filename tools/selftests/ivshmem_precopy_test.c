@@ -4,6 +4,10 @@
  * Writers through the BAR2 mmap and region write() race the harvests of
  * the pre-copy data, and the restored stream must be the source's final
  * memory; GET_PRECOPY_INFO is exact, read() ends in ENOMSG, poll() wakes.
+ * VFIO_DEVICE_IOEVENTFD writes bypass tracking: arming one on BAR2 is
+ * refused while tracking, one armed before makes STOP_COPY send all of BAR2,
+ * and on Linux 7.1+ one armed after the MIG_PRECOPY_INFOv2 opt-in restarts
+ * the pre-copy data with VFIO_PRECOPY_INFO_REINIT.
  * Device-agnostic PRE_COPY rules are in vfio_mig_conformance.c.
  *
  * Devices: IVSHMEM_BDF_A (source) and IVSHMEM_BDF_B (destination), equal
@@ -13,6 +17,7 @@
 #include <sys/mman.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "lib/ivshmem_test.h"
@@ -311,6 +316,247 @@ TEST_F_TIMEOUT(ivpre, zero_pages_shrink_precopy, 120)
 	}
 	free(got);
 	free(want);
+}
+
+/* ------------------------------------------------------------------------
+ * VFIO_DEVICE_IOEVENTFD on BAR2: its writes go from the vfio-pci core
+ * straight to the BAR, past the fault path that tracks.
+ */
+
+#define IVPRE_EVT_OFF	(7 * 4096 + 16)	/* where the ioeventfd writes */
+
+/*
+ * BAR2 of A, read with region read(), which (unlike the mmap) does not make
+ * pages dirty: a test that looked through the mmap would mark every page
+ * and hide what tracking missed.
+ */
+static int ivpre_snapshot(FIXTURE_DATA(ivpre) *self, uint8_t *out)
+{
+	uint64_t size = self->c.d.mem_size, off;
+
+	for (off = 0; off < size; off += VMT_MiB) {
+		size_t len = size - off < VMT_MiB ? size - off : VMT_MiB;
+		ssize_t n = vdev_region_read(&self->c.d.dev, IVSHMEM_MEM_BAR,
+					     off, out + off, len);
+
+		if (n != (ssize_t)len)
+			return n < 0 ? (int)n : -EIO;
+	}
+	return 0;
+}
+
+/* A value for the ioeventfd that BAR2 does not hold at IVPRE_EVT_OFF now. */
+static int ivpre_evt_value(FIXTURE_DATA(ivpre) *self, uint32_t *v)
+{
+	uint32_t cur;
+	int ret = vdev_rd32(&self->c.d.dev, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, &cur);
+
+	*v = ~cur ^ (uint32_t)self->c.seed;
+	if (*v == cur)
+		*v = ~cur;
+	return ret;
+}
+
+/*
+ * Signals @efd and waits until the ioeventfd's write of @v arrived (the
+ * core makes it at once, or from a workqueue when memory_lock is busy).
+ * The bound only keeps a broken kernel from hanging the run.
+ */
+static int ivpre_fire(FIXTURE_DATA(ivpre) *self, int efd, uint32_t v)
+{
+	uint64_t one = 1;
+	uint32_t cur = 0;
+	int i, ret;
+
+	if (write(efd, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	for (i = 0; i < 100000; i++) {
+		ret = vdev_rd32(&self->c.d.dev, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF,
+				&cur);
+		if (ret)
+			return ret;
+		if (cur == v)
+			return 0;
+		usleep(1000);
+	}
+	vmt_seterr("the ioeventfd's write of 0x%08x never reached BAR2 (0x%08x there)",
+		   v, cur);
+	return -ETIMEDOUT;
+}
+
+/*
+ * STOP_COPY on the session, the rest of the stream, back to RUNNING, and a
+ * restore into B that must equal @final page by page.  Returns the bytes of
+ * STOP_COPY in *@stop.
+ */
+static void ivpre_finish(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(ivpre) *self, const uint8_t *final,
+			 ssize_t *stop)
+{
+	uint64_t size = self->c.d.mem_size;
+	uint8_t *got;
+	size_t i;
+
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(STOP_COPY)));
+	*stop = mig_read_all(self->fd, &self->data, VMT_MiB, NULL, 0, NULL,
+			     NULL);
+	ASSERT_LT(0, *stop) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state_nofd(self->c.d.dev.fd, STATE(RUNNING)));
+	ASSERT_EQ(0, ivsh_restore(&self->b, self->data.p, self->data.len,
+				  VMT_MiB, NULL)) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	got = malloc(size);
+	ASSERT_NE(NULL, got);
+	vmt_copy_from_io(got, self->b.mem, size);
+	for (i = 0; i < size / 4096; i++) {
+		ASSERT_EQ(0, memcmp(final + i * 4096, got + i * 4096, 4096)) {
+			TH_LOG("page %zu of the destination differs from the source's final memory",
+			       i);
+			free(got);
+		}
+	}
+	free(got);
+}
+
+/*
+ * While PRE_COPY tracks, arming an ioeventfd on BAR2 fails with EBUSY (the
+ * user did not opt in to MIG_PRECOPY_INFOv2); one on BAR0 is not refused,
+ * and once the session is left BAR2 takes one again.
+ */
+TEST_F(ivpre, ioeventfd_refused_while_tracking)
+{
+	struct vdev *d = &self->c.d.dev;
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	ASSERT_LE(0, efd);
+	ASSERT_ERRNO(EBUSY, vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF,
+					   4, 0x1234, efd));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_REG_BAR, IVSHMEM_INTRMASK, 4, 0,
+				 efd));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_REG_BAR, IVSHMEM_INTRMASK, 4, 0,
+				 -1));
+	/* The session goes on. */
+	ASSERT_OK(mig_precopy_info(self->fd, NULL, NULL));
+	ASSERT_STATE(d->fd, STATE(PRE_COPY));
+
+	ASSERT_OK(mig_set_state_nofd(d->fd, STATE(RUNNING)));
+	vmt_close(&self->fd);
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, 0x1234,
+				 efd));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, 0x1234,
+				 -1));
+	ASSERT_ERRNO(ENODEV, vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF,
+					    4, 0x1234, -1));
+	close(efd);
+}
+
+/*
+ * An ioeventfd armed on BAR2 before PRE_COPY writes a page after pre-copy
+ * sent it, unseen by tracking: STOP_COPY sends all of BAR2 again, and the
+ * destination gets the write.
+ */
+TEST_F_TIMEOUT(ivpre, ioeventfd_before_precopy_sent_in_stop_copy, 120)
+{
+	struct vdev *d = &self->c.d.dev;
+	uint8_t *final = malloc(self->c.d.mem_size);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	ssize_t stop;
+	uint32_t v;
+
+	ASSERT_NE(NULL, final);
+	ASSERT_LE(0, efd);
+	ASSERT_OK(mig_set_state_nofd(d->fd, STATE(RUNNING)));
+	vmt_close(&self->fd);
+	ASSERT_OK(ivpre_evt_value(self, &v));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, v, efd));
+	ASSERT_OK(mig_set_state(d->fd, STATE(PRE_COPY), &self->fd));
+	ASSERT_LE(0, self->fd);
+
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+	ASSERT_OK(ivpre_fire(self, efd, v));
+	ASSERT_OK(ivpre_snapshot(self, final));
+	ivpre_finish(_metadata, self, final, &stop);
+	TH_LOG("stream %zu bytes, %zd of them in STOP_COPY (BAR2 %llu)",
+	       self->data.len, stop, (unsigned long long)self->c.d.mem_size);
+	ASSERT_LE((ssize_t)self->c.d.mem_size, stop) {
+		TH_LOG("STOP_COPY did not send all of BAR2 again");
+	}
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, v, -1));
+	close(efd);
+	free(final);
+}
+
+#define NO_PRECOPY_INFO_V2 \
+	"kernel without VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (Linux 7.1+)"
+
+/*
+ * Linux 7.1+: after the MIG_PRECOPY_INFOv2 opt-in, an ioeventfd armed on
+ * BAR2 while tracking is allowed and loses tracking: the next
+ * GET_PRECOPY_INFO reports VFIO_PRECOPY_INFO_REINIT once, with
+ * initial_bytes back to the MEM records of all of BAR2 and dirty_bytes 0,
+ * and exactly that much follows.  With the ioeventfd gone, tracking is whole again: STOP_COPY
+ * sends no page, and the destination still equals the source.
+ */
+TEST_F_TIMEOUT(ivpre, reinit_after_ioeventfd_resends_all, 120)
+{
+	struct vdev *d = &self->c.d.dev;
+	uint8_t *final = malloc(self->c.d.mem_size);
+	uint64_t init0 = 0, initial = 1, dirty = 1;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	uint32_t v, fl = 0;
+	size_t before;
+	ssize_t stop;
+	int r;
+
+	ASSERT_NE(NULL, final);
+	ASSERT_LE(0, efd);
+	r = vfio_feature_probe(d->fd, VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+			       VFIO_DEVICE_FEATURE_SET);
+	if (r == -ENOTTY) {
+		free(final);
+		close(efd);
+		SKIP(return, NO_PRECOPY_INFO_V2);
+	}
+	ASSERT_OK(r);
+	ASSERT_OK(mig_precopy_v2_enable(d->fd));
+	ASSERT_OK(mig_precopy_info_flags(self->fd, 0, &fl, &init0, NULL));
+	ASSERT_EQ(0, fl);
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+
+	ASSERT_OK(ivpre_evt_value(self, &v));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, v, efd));
+	ASSERT_OK(ivpre_fire(self, efd, v));
+	ASSERT_OK(vdev_ioeventfd(d, IVSHMEM_MEM_BAR, IVPRE_EVT_OFF, 4, v, -1));
+
+	ASSERT_OK(mig_precopy_info_flags(self->fd, 0, &fl, &initial, &dirty));
+	ASSERT_EQ(VFIO_PRECOPY_INFO_REINIT, fl) {
+		TH_LOG("no REINIT after an ioeventfd armed on BAR2 while tracking (flags 0x%x)",
+		       fl);
+	}
+	/* All of BAR2 again: what PRE_COPY began with, but the stream header. */
+	ASSERT_EQ(init0 - IVM_HDR_LEN, initial);
+	ASSERT_EQ(0, dirty);
+	ASSERT_OK(mig_precopy_info_flags(self->fd, 0, &fl, &initial, &dirty));
+	ASSERT_EQ(0, fl) {
+		TH_LOG("REINIT reported twice for one loss of tracking");
+	}
+	before = self->data.len;
+	ASSERT_OK(ivpre_drain(self->fd, &self->data));
+	ASSERT_EQ(init0 - IVM_HDR_LEN, self->data.len - before);
+
+	ASSERT_OK(ivpre_snapshot(self, final));
+	ivpre_finish(_metadata, self, final, &stop);
+	TH_LOG("stream %zu bytes, %zd of them in STOP_COPY (BAR2 %llu)",
+	       self->data.len, stop, (unsigned long long)self->c.d.mem_size);
+	ASSERT_GT(4096, stop) {
+		TH_LOG("STOP_COPY sent pages although tracking was whole again");
+	}
+	close(efd);
+	free(final);
 }
 
 VMT_TEST_MAIN

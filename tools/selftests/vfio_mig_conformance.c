@@ -1086,21 +1086,48 @@ FIXTURE_TEARDOWN(precopy)
  * the temporary end (initial_bytes and dirty_bytes both zero), 1 when @limit
  * was reached first, or -errno.  initial_bytes must never grow, and read()
  * must return data while the device reports that it has some.
+ *
+ * @reinits NULL: the user did not opt in to MIG_PRECOPY_INFOv2, so flags
+ * (passed as 0) must come back without VFIO_PRECOPY_INFO_REINIT.  Else the
+ * user did: flags are passed as all ones and must come back as an output
+ * (nothing but REINIT set); a REINIT lets initial_bytes start again, with
+ * dirty_bytes zero, and is counted in *@reinits.
  */
-static int precopy_drain(int fd, struct vmt_buf *out, size_t limit)
+static int precopy_drain_flags(int fd, struct vmt_buf *out, size_t limit,
+			       unsigned int *reinits)
 {
 	uint64_t initial, dirty, last = UINT64_MAX;
+	uint32_t in = reinits ? ~0u : 0, fl;
 	int ret;
 
 	for (;;) {
 		size_t want;
 		ssize_t n;
 
-		ret = mig_precopy_info(fd, &initial, &dirty);
+		ret = mig_precopy_info_flags(fd, in, &fl, &initial, &dirty);
 		if (ret) {
 			vmt_seterr("VFIO_MIG_GET_PRECOPY_INFO after %zu bytes: %s",
 				   out->len, strerror(-ret));
 			return ret;
+		}
+		if (!reinits && fl) {
+			vmt_seterr("flags 0x%x after %zu bytes without the MIG_PRECOPY_INFOv2 opt-in (passed 0)",
+				   fl, out->len);
+			return -EPROTO;
+		}
+		if (reinits && (fl & ~VFIO_PRECOPY_INFO_REINIT)) {
+			vmt_seterr("flags 0x%x after %zu bytes: with MIG_PRECOPY_INFOv2 they are an output (passed 0x%x)",
+				   fl, out->len, in);
+			return -EPROTO;
+		}
+		if (reinits && (fl & VFIO_PRECOPY_INFO_REINIT)) {
+			if (dirty) {
+				vmt_seterr("REINIT after %zu bytes with dirty_bytes %llu, not 0",
+					   out->len, (unsigned long long)dirty);
+				return -EPROTO;
+			}
+			++*reinits;
+			last = UINT64_MAX;
 		}
 		if (!initial && !dirty)
 			return 0;
@@ -1131,6 +1158,11 @@ static int precopy_drain(int fd, struct vmt_buf *out, size_t limit)
 		}
 		out->len += n;
 	}
+}
+
+static int precopy_drain(int fd, struct vmt_buf *out, size_t limit)
+{
+	return precopy_drain_flags(fd, out, limit, NULL);
 }
 
 #define PRECOPY_LIMIT(s) (4 * (s)->c.stream.len + VMT_MiB)
@@ -1249,6 +1281,96 @@ TEST_F(precopy, save_restore)
 	close(dfd);
 	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
 	ASSERT_STATE(self->c.dev.fd, STATE(RUNNING));
+}
+
+/*
+ * Without the MIG_PRECOPY_INFOv2 opt-in, flags are reserved: passed as 0
+ * they come back 0, never VFIO_PRECOPY_INFO_REINIT, from the first info to
+ * the temporary end (precopy_drain() checks each one).
+ */
+TEST_F(precopy, no_reinit_without_opt_in)
+{
+	uint32_t fl = 1;
+
+	ASSERT_OK(mig_precopy_info_flags(self->fd, 0, &fl, NULL, NULL));
+	ASSERT_EQ(0, fl);
+	if (!precopy_drain_or_skip(_metadata, self))
+		return;
+	ASSERT_OK(mig_precopy_info_flags(self->fd, 0, &fl, NULL, NULL));
+	ASSERT_EQ(0, fl);
+}
+
+#define NO_PRECOPY_INFO_V2 \
+	"kernel without VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (Linux 7.1+)"
+
+/*
+ * REINIT when offered (Linux 7.1+): the opt-in is a SET-only feature of
+ * devices with PRE_COPY; after it, flags are an output, a REINIT restarts
+ * initial_bytes (with dirty_bytes 0), and the data read across any number
+ * of them, then STOP_COPY, restores.  Whether a device ever reports REINIT
+ * is its own business; ivshmem_precopy_test makes ivshmem-vfio-pci do so.
+ */
+TEST_F(precopy, reinit_when_offered)
+{
+	unsigned int reinits = 0;
+	uint32_t fl = 0;
+	uint64_t initial = 0;
+	size_t pre;
+	ssize_t n;
+	int r, dfd = -1;
+
+	r = vfio_feature_probe(self->c.dev.fd,
+			       VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+			       VFIO_DEVICE_FEATURE_SET);
+	if (r == -ENOTTY)
+		SKIP(return, NO_PRECOPY_INFO_V2);
+	ASSERT_EQ(0, r) {
+		TH_LOG("PROBE|SET of MIG_PRECOPY_INFOv2 with PRE_COPY offered: %s",
+		       strerror(-r));
+	}
+	ASSERT_ERRNO(EINVAL, vfio_feature_probe(self->c.dev.fd,
+			VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+			VFIO_DEVICE_FEATURE_GET));
+	ASSERT_ERRNO(EINVAL, vfio_feature(self->c.dev.fd,
+			VFIO_DEVICE_FEATURE_GET |
+			VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0));
+	/* Opting in during a session works, and twice is no error. */
+	ASSERT_OK(mig_precopy_v2_enable(self->c.dev.fd));
+	ASSERT_OK(mig_precopy_v2_enable(self->c.dev.fd));
+	ASSERT_OK(mig_precopy_info_flags(self->fd, ~0u, &fl, &initial, NULL));
+	ASSERT_EQ(0, fl & ~VFIO_PRECOPY_INFO_REINIT) {
+		TH_LOG("flags 0x%x: after the opt-in they are an output", fl);
+	}
+	ASSERT_LT(0, initial);
+
+	r = precopy_drain_flags(self->fd, &self->data, PRECOPY_LIMIT(self),
+				&reinits);
+	ASSERT_LE(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	pre = self->data.len;
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP_COPY)));
+	ASSERT_ERRNO(EINVAL, mig_precopy_info_flags(self->fd, 0, NULL, NULL,
+						    NULL));
+	n = mig_read_all(self->fd, &self->data, 64 * VMT_KiB, NULL, 0, NULL, NULL);
+	ASSERT_LT(0, n) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	TH_LOG("stream: %zu bytes in PRE_COPY (%u REINIT) + %zd in STOP_COPY",
+	       pre, reinits, n);
+	vmt_close(&self->fd);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
+
+	ASSERT_OK(mig_set_state(self->c.dev.fd, STATE(RESUMING), &dfd));
+	ASSERT_LE(0, dfd);
+	r = mig_write_all(dfd, self->data.p, self->data.len, 64 * VMT_KiB, NULL,
+			  NULL);
+	ASSERT_EQ(0, r) {
+		TH_LOG("%s", vmt_errstr());
+	}
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(STOP)));
+	close(dfd);
+	ASSERT_OK(mig_set_state_nofd(self->c.dev.fd, STATE(RUNNING)));
 }
 
 /* ------------------------------------------------------------------------

@@ -638,6 +638,30 @@ ssize_t vdev_region_write(const struct vdev *d, unsigned int idx,
 	return n;
 }
 
+int vdev_ioeventfd(const struct vdev *d, unsigned int idx, uint64_t off,
+		   unsigned int size, uint64_t data, int efd)
+{
+	struct vfio_device_ioeventfd ev = {
+		.argsz = sizeof(ev),
+		.flags = size,	/* VFIO_DEVICE_IOEVENTFD_{8,16,32,64} = size */
+		.data = data,
+		.fd = efd,
+	};
+
+	if (idx >= VDEV_NUM_REGIONS)
+		return -EINVAL;
+	ev.offset = d->region[idx].offset + off;
+	if (ioctl(d->fd, VFIO_DEVICE_IOEVENTFD, &ev)) {
+		int err = errno;
+
+		vmt_seterr("%s: VFIO_DEVICE_IOEVENTFD on region %u at 0x%llx (fd %d): %s",
+			   d->bdf, idx, (unsigned long long)off, efd,
+			   strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
 int vdev_rd32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t *v)
 {
 	ssize_t n = vdev_region_read(d, idx, off, v, 4);

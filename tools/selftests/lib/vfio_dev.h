@@ -158,6 +158,14 @@ ssize_t vdev_region_write(const struct vdev *d, unsigned int idx,
 ssize_t vdev_region_read_fd(const struct vdev *d, int fd, unsigned int idx,
 			    uint64_t off, void *buf, size_t len);
 
+/*
+ * VFIO_DEVICE_IOEVENTFD: a write of @data (@size bytes) to @off of region
+ * @idx whenever eventfd @efd is signalled; @efd -1 removes the one that
+ * matches @off, @size and @data.
+ */
+int vdev_ioeventfd(const struct vdev *d, unsigned int idx, uint64_t off,
+		   unsigned int size, uint64_t data, int efd);
+
 int vdev_rd32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t *v);
 int vdev_wr32(const struct vdev *d, unsigned int idx, uint64_t off, uint32_t v);
 int vdev_cfg_rd16(const struct vdev *d, uint64_t off, uint16_t *v);

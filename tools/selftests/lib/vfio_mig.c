@@ -147,6 +147,33 @@ int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
 	return 0;
 }
 
+int mig_precopy_info_flags(int data_fd, uint32_t in_flags, uint32_t *flags,
+			   uint64_t *initial, uint64_t *dirty)
+{
+	struct vfio_precopy_info info = { .argsz = sizeof(info),
+					  .flags = in_flags };
+
+	if (ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info))
+		return -errno;
+	if (flags)
+		*flags = info.flags;
+	if (initial)
+		*initial = info.initial_bytes;
+	if (dirty)
+		*dirty = info.dirty_bytes;
+	return 0;
+}
+
+int mig_precopy_v2_enable(int fd)
+{
+	int ret = vfio_feature(fd, VFIO_DEVICE_FEATURE_SET |
+			       VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
+
+	if (ret)
+		vmt_seterr("SET MIG_PRECOPY_INFOv2: %s", strerror(-ret));
+	return ret;
+}
+
 bool mig_state_supported(uint64_t flags, uint32_t state)
 {
 	if (!(flags & VFIO_MIGRATION_STOP_COPY))

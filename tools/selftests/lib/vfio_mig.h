@@ -39,6 +39,18 @@ int mig_set_state(int fd, uint32_t state, int *data_fd);
 int mig_set_state_nofd(int fd, uint32_t state);
 int mig_data_size(int fd, uint64_t *len);
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
+/*
+ * GET_PRECOPY_INFO with @in_flags in the argument's flags; *flags gets what
+ * the kernel left there (an output only after mig_precopy_v2_enable()).
+ */
+int mig_precopy_info_flags(int data_fd, uint32_t in_flags, uint32_t *flags,
+			   uint64_t *initial, uint64_t *dirty);
+/*
+ * SET of VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (Linux 7.1+): the user may
+ * be told VFIO_PRECOPY_INFO_REINIT from now on, until the device is closed.
+ * -ENOTTY where the kernel does not know the feature.
+ */
+int mig_precopy_v2_enable(int fd);
 
 /* State machine model from include/uapi/linux/vfio.h. */
 bool mig_state_supported(uint64_t flags, uint32_t state);

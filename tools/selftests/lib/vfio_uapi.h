@@ -32,6 +32,18 @@ struct vfio_precopy_info {
 #define VFIO_MIG_GET_PRECOPY_INFO	_IO(VFIO_TYPE, VFIO_BASE + 21)
 #endif
 
+/*
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 and VFIO_PRECOPY_INFO_REINIT: Linux
+ * 7.1.  Older kernels answer the feature with ENOTTY (the vfio-pci core's
+ * device_feature does not know it).
+ */
+#ifndef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2	12
+#endif
+#ifndef VFIO_PRECOPY_INFO_REINIT
+#define VFIO_PRECOPY_INFO_REINIT	(1 << 0)
+#endif
+
 #ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
 struct vfio_device_feature_mig_data_size {
 	__aligned_u64 stop_copy_length;
