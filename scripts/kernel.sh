@@ -5,7 +5,8 @@
 # "defconfig kvm_guest.config" + scripts/kernel/trim.config + scripts/kernel/debug.config (KASAN, lockdep, kmemleak,
 # UBSAN, KFENCE, fault injection, IOMMUFD, vfio cdev, mtty), with scripts/kernel/patches/<major.minor>/*.patch applied
 # (fixes of that version's own bugs that the checkers would report), built in a chroot of the image (its gcc) with the
-# build tools added in an overlay. The result, cached by (image, source version, config files, KFORMAT):
+# build tools added in an overlay. The result, cached by (suite, source version, the image's compiler and binutils,
+# config files, patches, KFORMAT; not the whole image: see ivm_kernel_dir in lib.sh):
 #   $IVM_CACHE/<suite>-debug/<key>/vmlinuz kver config info build.log
 #                                  upper/     overlay over the image's rootfs: build tools, the kernel source and
 #                                             object tree (/usr/src/ivm-obj: builds out-of-tree modules) and

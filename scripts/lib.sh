@@ -121,9 +121,17 @@ ivm_cache_lock() {
 # The debug kernel lane (scripts/kernel.sh): keyed by the image, the image's linux-source version and the config.
 # Bump IVM_KERNEL_FORMAT when scripts/kernel.sh builds something different from the same inputs.
 IVM_KERNEL_FORMAT=1
+# The key names what the build depends on: the kernel source package and the image's compiler and binutils (the
+# kernel's overlay of build tools sits on whatever image of the suite is current), not the whole image, so that a
+# package added to the image (a new image key) does not cost a 45-minute kernel build. ivm_kernel_toolchain prints
+# them (empty when the image is not there yet).
+ivm_kernel_toolchain() {
+	dpkg-query --admindir="$1/rootfs/var/lib/dpkg" -W -f '${db:Status-Abbrev}${Package}=${Version}\n' \
+		'gcc-[0-9]*' binutils libc6-dev make 2> /dev/null | sed -n 's/^ii *//p' | grep -v -- '-base=' | sort
+}
 ivm_kernel_dir() {
 	local img; img=$(ivm_image_dir)
-	echo "$IVM_CACHE/$SUITE-debug/$( { echo "format=$IVM_KERNEL_FORMAT image=$(basename "$img")"
+	echo "$IVM_CACHE/$SUITE-debug/$( { echo "format=$IVM_KERNEL_FORMAT suite=$SUITE"; ivm_kernel_toolchain "$img"
 		cat "$img/kselftest/SOURCE" "$IVM_SCRIPTS/kernel/debug.config" "$IVM_SCRIPTS/kernel/trim.config"
 		cat "$IVM_SCRIPTS"/kernel/patches/*/*.patch
 	} 2>/dev/null | sha256sum | cut -c1-16)"
