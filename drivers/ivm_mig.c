@@ -24,7 +24,6 @@
 #include <linux/error-injection.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/interval_tree.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pm_runtime.h>
@@ -135,11 +134,6 @@ struct ivm_file {
 	u64 stop_pos;
 	u8 regs[IVM_REGS_MAX];
 };
-
-static struct ivm_mig *to_mig(struct vfio_device *core_vdev)
-{
-	return container_of(core_vdev, struct ivm_mig, core_device.vdev);
-}
 
 static struct device *ivm_dev(struct ivm_mig *mig)
 {
@@ -662,8 +656,15 @@ static void ivm_reset_locked(struct ivm_mig *mig)
 	ivm_bar_thaw(mig);
 }
 
-/* Release state_mutex, first finishing any reset that arrived meanwhile. */
-static void ivm_state_unlock(struct ivm_mig *mig)
+/**
+ * ivm_state_unlock - release state_mutex, first finishing any reset that
+ *	arrived meanwhile
+ * @mig: the device
+ *
+ * Every holder of state_mutex releases it here: a reset that found it busy
+ * (ivm_mig_reset_done()) is finished by whoever holds it.
+ */
+void ivm_state_unlock(struct ivm_mig *mig)
 {
 again:
 	spin_lock(&mig->reset_lock);
@@ -1045,121 +1046,6 @@ const struct vfio_migration_ops ivm_mig_ops = {
 	.migration_get_data_size = ivm_get_data_size,
 #endif
 };
-
-/* ---- DMA logging: the device does no DMA, so nothing is ever dirty ---- */
-
-static void ivm_log_clear(struct ivm_mig *mig)
-{
-	kfree(mig->log_ranges);
-	mig->log_ranges = NULL;
-	mig->log_nranges = 0;
-	mig->log_active = false;
-}
-
-#ifdef IVM_HAVE_LOG_OPS
-
-static int ivm_log_start(struct vfio_device *core_vdev,
-			 struct rb_root_cached *ranges, u32 nnodes,
-			 u64 *page_size)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-	struct interval_tree_node *node;
-	struct ivm_log_range *r;
-	u32 n = 0;
-	int ret = 0;
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_START]);
-	if (!nnodes || nnodes > IVM_LOG_MAX_RANGES)
-		return -E2BIG;
-	r = ivm_should_fail("log_alloc") ? NULL :
-		kcalloc(nnodes, sizeof(*r), GFP_KERNEL_ACCOUNT);
-	if (!r)
-		return -ENOMEM;
-	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX);
-	     node && n < nnodes;
-	     node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
-		r[n].start = node->start;
-		r[n].last = node->last;
-		n++;
-	}
-
-	mutex_lock(&mig->state_mutex);
-	if (mig->log_active) {
-		ret = -EBUSY;
-	} else {
-		kfree(mig->log_ranges);
-		mig->log_ranges = NULL;
-		swap(mig->log_ranges, r);
-		mig->log_nranges = n;
-		mig->log_active = true;
-	}
-	ivm_state_unlock(mig);
-	kfree(r);
-	return ret;
-}
-ALLOW_ERROR_INJECTION(ivm_log_start, ERRNO);
-
-static int ivm_log_stop(struct vfio_device *core_vdev)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_STOP]);
-	mutex_lock(&mig->state_mutex);
-	ivm_log_clear(mig);
-	ivm_state_unlock(mig);
-	return 0;
-}
-
-static int ivm_log_read_and_clear(struct vfio_device *core_vdev,
-				  unsigned long iova, unsigned long length,
-				  struct iova_bitmap *dirty)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-	unsigned long pos = iova, last;
-	int ret = -EINVAL;
-	u32 i;
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_REPORT]);
-	if (!length || check_add_overflow(iova, length - 1, &last))
-		return -EINVAL;
-
-	mutex_lock(&mig->state_mutex);
-	/* The ranges are sorted; the request must lie in their union. */
-	for (i = 0; mig->log_active && i < mig->log_nranges; i++) {
-		const struct ivm_log_range *r = &mig->log_ranges[i];
-
-		if (pos < r->start || pos > r->last)
-			continue;
-		if (last <= r->last) {
-			ret = 0;
-			break;
-		}
-		pos = r->last + 1;
-	}
-	ivm_state_unlock(mig);
-	return ret;
-}
-
-const struct vfio_log_ops ivm_log_ops = {
-	.log_start = ivm_log_start,
-	.log_stop = ivm_log_stop,
-	.log_read_and_clear = ivm_log_read_and_clear,
-};
-
-/*
- * Whether the vfio core can fill DMA_LOGGING_REPORT bitmaps.  Since 6.7
- * iova_bitmap belongs to CONFIG_IOMMUFD_DRIVER and is a stub without it (then
- * every report fails with EOPNOTSUPP); before, vfio always built it.
- */
-static bool ivm_core_can_report(void)
-{
-#ifdef IVM_IOVA_BITMAP_NEEDS_IOMMUFD_DRIVER
-	return IS_ENABLED(CONFIG_IOMMUFD_DRIVER);
-#else
-	return true;
-#endif
-}
-#endif
 
 /* ---- life cycle ---- */
 
