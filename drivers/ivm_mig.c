@@ -156,11 +156,28 @@ void ivm_mig_reset_done(struct ivm_mig *mig)
 	ivm_state_unlock(mig);
 }
 
+/*
+ * Capture the register blob into @regs (IVM_REGS_MAX bytes) with the device
+ * locked; it leaves the device unchanged.
+ */
+static int ivm_capture_regs(struct ivm_mig *mig, u8 *regs)
+{
+	u16 cmd;
+	int ret;
+
+	ret = ivm_lock_device(mig, &cmd);
+	if (ret)
+		return ret;
+	ret = ivm_should_fail("save_regs") ? -EIO :
+		mig->ops->save_regs(mig, regs);
+	ivm_unlock_device(mig, cmd);
+	return ret;
+}
+
 static struct file *ivm_start_save(struct ivm_mig *mig)
 {
 	u8 regs[IVM_REGS_MAX];
 	struct ivm_file *f;
-	u16 cmd;
 	int ret;
 
 	ivm_file_retire(&mig->save_file);
@@ -169,12 +186,7 @@ static struct file *ivm_start_save(struct ivm_mig *mig)
 	if (IS_ERR(f))
 		return ERR_CAST(f);
 
-	ret = ivm_lock_device(mig, &cmd);
-	if (!ret) {
-		ret = ivm_should_fail("save_regs") ? -EIO :
-			mig->ops->save_regs(mig, regs);
-		ivm_unlock_device(mig, cmd);
-	}
+	ret = ivm_capture_regs(mig, regs);
 	if (ret) {
 		fput(f->filp);
 		fput(f->filp);
@@ -224,7 +236,6 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 {
 	struct ivm_file *f = mig->save_file;
 	u8 regs[IVM_REGS_MAX];
-	u16 cmd;
 	int ret;
 
 	lockdep_assert_held(&mig->state_mutex);
@@ -233,12 +244,7 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 	ret = ivm_bar_freeze(mig);
 	if (ret)
 		return ret;
-	ret = ivm_lock_device(mig, &cmd);
-	if (!ret) {
-		ret = ivm_should_fail("save_regs") ? -EIO :
-			mig->ops->save_regs(mig, regs);
-		ivm_unlock_device(mig, cmd);
-	}
+	ret = ivm_capture_regs(mig, regs);
 	if (ret) {
 		/* Frozen, nothing was written meanwhile: tracking is intact. */
 		ivm_bar_thaw(mig);
