@@ -82,10 +82,12 @@ static inline bool ivm_precopy_info_v2(struct vfio_device *vdev)
 #define VFIO_PRECOPY_INFO_REINIT	BIT(0)
 #endif
 
+#ifdef IVM_OWN_BAR_MMAP
 /*
  * Copy in and check the argument of VFIO_MIG_GET_PRECOPY_INFO.  The core's
  * checker (7.1+) leaves the user's flags alone unless the user opted in to
  * v2; before it, flags are reserved and the driver returns them zeroed.
+ * Only where PRE_COPY can be offered: 6.1 has no struct vfio_precopy_info.
  */
 static inline int ivm_check_precopy_ioctl(struct vfio_device *vdev,
 					  unsigned int cmd, unsigned long arg,
@@ -107,7 +109,6 @@ static inline int ivm_check_precopy_ioctl(struct vfio_device *vdev,
 #endif
 }
 
-#ifdef IVM_OWN_BAR_MMAP
 #ifdef IVM_HAVE_VFIO_VMF_INSERT_PFN
 /* 6.19+: the core exports the body of its own fault handler. */
 static inline vm_fault_t ivm_vmf_insert_pfn(struct vfio_pci_core_device *vdev,

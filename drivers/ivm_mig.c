@@ -19,38 +19,20 @@
  *    region read/write counts itself in access_count, and freezing waits
  *    for both.
  */
-#include <linux/anon_inodes.h>
 #include <linux/crc32c.h>
-#include <linux/debugfs.h>
-#include <linux/error-injection.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/interval_tree.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pm_runtime.h>
 #include <linux/poll.h>
-#include <linux/sched/signal.h>
-#include <linux/seq_file.h>
-#include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "ivm_bar.h"
 #include "ivm_compat.h"
 #include "ivm_dirty.h"
 #include "ivm_mig.h"
-
-/* Bytes moved between the device and the kernel buffer per lock hold. */
-#define IVM_BOUNCE_SIZE		(256 * 1024)
-/*
- * A save reads a whole window of device memory (IVM_MEM_RECORD_MAX) before
- * it emits the window's first record: whether a run of pages goes out as
- * MEM or ZERO, and how long it is, is known only then.
- */
-#define IVM_SAVE_BUF_SIZE	IVM_MEM_RECORD_MAX
-
-#define IVM_REC_HDR		sizeof(struct ivm_record_header)
-#define IVM_END_RECORD		(IVM_REC_HDR + sizeof(struct ivm_end_payload))
+#include "ivm_mig_priv.h"
 
 /*
  * PRE_COPY needs the driver's own BAR mappings (6.10+), which it can zap to
@@ -62,212 +44,21 @@ module_param_named(precopy, ivm_precopy, bool, 0444);
 MODULE_PARM_DESC(precopy,
 		 "Offer VFIO_MIGRATION_PRE_COPY with dirty tracking of BAR2 where the kernel allows it (default: Y)");
 
-/*
- * Error injection for the selftests, so that every error unwind runs: write
- * a point's name to <debugfs>/ivshmem_vfio_pci/fail_next and the next pass
- * through that point fails once.  Debian kernels have no fault injection
- * framework, hence this small one of our own.
- */
-static const char * const ivm_fail_points[] = {
-	"file_alloc", "bounce_alloc", "anon_file", "save_regs", "load_regs",
-	"mem_read", "mem_write", "log_alloc",
-};
-
-/* protects ivm_fail_next */
-static DEFINE_SPINLOCK(ivm_fail_lock);
-static int ivm_fail_next = -1;
-static struct dentry *ivm_debugfs;
-
-static bool ivm_should_fail(const char *point)
-{
-	bool fail = false;
-
-	spin_lock(&ivm_fail_lock);
-	if (ivm_fail_next >= 0 &&
-	    !strcmp(ivm_fail_points[ivm_fail_next], point)) {
-		ivm_fail_next = -1;
-		fail = true;
-	}
-	spin_unlock(&ivm_fail_lock);
-	return fail;
-}
-
-static ssize_t ivm_fail_write(struct file *filp, const char __user *ubuf,
-			      size_t len, loff_t *ppos)
-{
-	char name[32];
-	int i;
-
-	if (!len || len >= sizeof(name))
-		return -EINVAL;
-	if (copy_from_user(name, ubuf, len))
-		return -EFAULT;
-	name[len] = 0;
-	i = sysfs_match_string(ivm_fail_points, strim(name));
-	if (i < 0 && strcmp(strim(name), "none"))
-		return -EINVAL;
-	spin_lock(&ivm_fail_lock);
-	ivm_fail_next = i;
-	spin_unlock(&ivm_fail_lock);
-	return len;
-}
-
-static ssize_t ivm_fail_read(struct file *filp, char __user *ubuf, size_t len,
-			     loff_t *ppos)
-{
-	const char *name = "none";
-	char buf[32];
-	int n;
-
-	spin_lock(&ivm_fail_lock);
-	if (ivm_fail_next >= 0)
-		name = ivm_fail_points[ivm_fail_next];
-	n = scnprintf(buf, sizeof(buf), "%s\n", name);
-	spin_unlock(&ivm_fail_lock);
-	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
-}
-
-static const struct file_operations ivm_fail_fops = {
-	.owner = THIS_MODULE,
-	.read = ivm_fail_read,
-	.write = ivm_fail_write,
-};
-
-/*
- * DMA-logging calls the vfio core passed on to the driver, all devices
- * together (<debugfs>/<name>/dma_log_calls): shows that a VMM's start,
- * report and stop really reach it.
- */
-enum { IVM_LOG_START, IVM_LOG_REPORT, IVM_LOG_STOP, IVM_LOG_NCALLS };
-static atomic64_t ivm_log_calls[IVM_LOG_NCALLS];
-
-static int ivm_log_calls_show(struct seq_file *m, void *unused)
-{
-	seq_printf(m, "start %lld\nreport %lld\nstop %lld\n",
-		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_START]),
-		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_REPORT]),
-		   (long long)atomic64_read(&ivm_log_calls[IVM_LOG_STOP]));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(ivm_log_calls);
-
 /**
- * ivm_mig_debugfs_init - create <debugfs>/<name>/ with fail_next,
- *	dma_log_calls and the facts of ivm_bar_debugfs_init()
- * @name: the directory name
- */
-void ivm_mig_debugfs_init(const char *name)
-{
-	ivm_debugfs = debugfs_create_dir(name, NULL);
-	debugfs_create_file("fail_next", 0600, ivm_debugfs, NULL,
-			    &ivm_fail_fops);
-	debugfs_create_file("dma_log_calls", 0400, ivm_debugfs, NULL,
-			    &ivm_log_calls_fops);
-	ivm_bar_debugfs_init(ivm_debugfs);
-}
-
-/**
- * ivm_mig_debugfs_exit - remove what ivm_mig_debugfs_init() created
- */
-void ivm_mig_debugfs_exit(void)
-{
-	debugfs_remove_recursive(ivm_debugfs);
-}
-
-enum ivm_file_kind {
-	IVM_FILE_SAVE,
-	IVM_FILE_RESUME,
-};
-
-/**
- * struct ivm_file - a STOP_COPY or RESUMING data file
- * @filp: the anon-inode file
- * @mig: the device; only dereferenced while the file is not disabled
- * @kind: enum ivm_file_kind
- * @gen: mig->reset_gen when the file was created
- * @lock: serialises reads or writes; protects @save, @parse, @bounce and
- *	the fields below it
- * @disabled: the session ended; set without @lock by a reset or a retire
- * @tracking: a save whose @dirty is tracked (ivm_track_start()); under
- *	mig->state_mutex
- * @poll_wq: poll() of a save file waits here for data
- * @save: stream cursor of a save file
- * @parse: stream parser of a resume file
- * @bounce: between device and user: IVM_BOUNCE_SIZE bytes for a resume,
- *	IVM_SAVE_BUF_SIZE (a window) for a save
- * @dirty: save: pages of device memory still to send
- * @cover: resume: coverage bitmap of the parser
- * @precopy: save: in PRE_COPY or PRE_COPY_P2P (GET_PRECOPY_INFO works,
- *	read() fails with -ENOMSG when nothing is pending)
- * @stopped: save: STOP_COPY; @regs are captured, REGS and END follow the
- *	last page
- * @win_taken: save: the pages @win_off..+@win_len were harvested but not
- *	read into @bounce yet (a failed read is retried from here)
- * @win_off: save: first byte of that window
- * @win_len: save: its bytes
- * @regs_sent: save: the REGS record is queued
- * @end_sent: save: the END record is queued
- * @inflight_initial: save: the records being emitted (the header, or a
- *	window) are part of the initial data (the header or the first pass)
- * @untracked: save: an ioeventfd on the memory BAR may have written device
- *	memory since the save last started sending all of it; STOP_COPY
- *	sends all of it again
- * @reinit: save: an ioeventfd was armed on the memory BAR while tracking;
- *	the next GET_PRECOPY_INFO restarts the pre-copy data and reports
- *	VFIO_PRECOPY_INFO_REINIT
- * @stop_pos: save: stream bytes emitted before STOP_COPY
- * @regs: save: register blob captured when the device stopped
- */
-struct ivm_file {
-	struct file *filp;
-	struct ivm_mig *mig;
-	enum ivm_file_kind kind;
-	int gen;
-	/* protects save/parse/bounce and below; held across read()/write() */
-	struct mutex lock;
-	bool disabled;
-	bool tracking;
-	wait_queue_head_t poll_wq;
-	union {
-		struct ivm_save_cursor save;
-		struct ivm_parser parse;
-	};
-	u8 *bounce;
-	struct ivm_dirty dirty;
-	u8 *cover;
-	bool precopy;
-	bool stopped;
-	bool win_taken;
-	u64 win_off;
-	u64 win_len;
-	bool regs_sent;
-	bool end_sent;
-	bool inflight_initial;
-	bool untracked;
-	bool reinit;
-	u64 stop_pos;
-	u8 regs[IVM_REGS_MAX];
-};
-
-static struct ivm_mig *to_mig(struct vfio_device *core_vdev)
-{
-	return container_of(core_vdev, struct ivm_mig, core_device.vdev);
-}
-
-static struct device *ivm_dev(struct ivm_mig *mig)
-{
-	return &mig->core_device.pdev->dev;
-}
-
-/*
+ * ivm_lock_device - take memory_lock for writing, with memory decoding on
+ * @mig: the device
+ * @cmd: where to keep the command register for ivm_unlock_device()
+ *
  * Take memory_lock for writing and make sure the device decodes memory, so
  * that the device callbacks can touch the BARs whatever the user did to the
  * command register.  A device the user put into a low-power state
  * (VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY) is woken for the access, as the
  * core's region read/write does; the runtime-PM resume takes memory_lock
- * itself, so it comes first.  Fails only if the device cannot be woken.
+ * itself, so it comes first.
+ *
+ * Return: 0, or -EIO if the device cannot be woken.
  */
-static int ivm_lock_device(struct ivm_mig *mig, u16 *cmd)
+int ivm_lock_device(struct ivm_mig *mig, u16 *cmd)
 {
 	struct vfio_pci_core_device *vdev = &mig->core_device;
 	int ret;
@@ -287,7 +78,12 @@ static int ivm_lock_device(struct ivm_mig *mig, u16 *cmd)
 	return 0;
 }
 
-static void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
+/**
+ * ivm_unlock_device - undo ivm_lock_device()
+ * @mig: the device
+ * @cmd: the command register as ivm_lock_device() found it
+ */
+void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
 {
 	struct vfio_pci_core_device *vdev = &mig->core_device;
 
@@ -295,464 +91,6 @@ static void ivm_unlock_device(struct ivm_mig *mig, u16 cmd)
 		pci_write_config_word(vdev->pdev, PCI_COMMAND, cmd);
 	up_write(&vdev->memory_lock);
 	pm_runtime_put(&vdev->pdev->dev);
-}
-
-/* ---- data files ---- */
-
-static bool ivm_file_dead(struct ivm_file *f)
-{
-	return READ_ONCE(f->disabled) ||
-	       atomic_read(&f->mig->reset_gen) != f->gen;
-}
-
-/*
- * Move bytes between device memory and @buf, part of the file's bounce
- * buffer.  A reset since the file was created kills the file here, under
- * memory_lock, which the vfio-pci core holds across its resets.
- */
-static int ivm_file_mem(struct ivm_file *f, u64 off, void *buf, size_t len)
-{
-	struct ivm_mig *mig = f->mig;
-	u16 cmd;
-	int ret;
-
-	ret = ivm_lock_device(mig, &cmd);
-	if (ret)
-		return ret;
-	if (atomic_read(&mig->reset_gen) != f->gen)
-		ret = -ENODEV;
-	else if (ivm_should_fail(f->kind == IVM_FILE_SAVE ? "mem_read" :
-				 "mem_write"))
-		ret = -EIO;
-	else if (f->kind == IVM_FILE_SAVE)
-		ret = mig->ops->mem_read(mig, off, buf, len);
-	else
-		ret = mig->ops->mem_write(mig, off, buf, len);
-	ivm_unlock_device(mig, cmd);
-	return ret;
-}
-
-/* Read a harvested window of device memory into the save's buffer. */
-static int ivm_save_load(struct ivm_file *f)
-{
-	u64 done, n;
-	int ret;
-
-	for (done = 0; done < f->win_len; done += n) {
-		n = min_t(u64, f->win_len - done, IVM_BOUNCE_SIZE);
-		ret = ivm_file_mem(f, f->win_off + done, f->bounce + done, n);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/*
- * Queue the next records of a save at a record boundary: a window of pages
- * still to send, read whole from the device first; in STOP_COPY, once no
- * page is left, the registers and then the end.  Returns -ENOMSG in
- * PRE_COPY when no page is to send now.
- */
-static int ivm_save_next(struct ivm_file *f)
-{
-	int ret;
-
-	lockdep_assert_held(&f->lock);
-	if (!f->win_taken &&
-	    !ivm_dirty_take(f->mig, &f->dirty, &f->win_off, &f->win_len,
-			    &f->inflight_initial)) {
-		if (!f->stopped)
-			return -ENOMSG;
-		f->inflight_initial = false;
-		if (!f->regs_sent) {
-			ivm_save_regs(&f->save, f->regs);
-			f->regs_sent = true;
-		} else {
-			ivm_save_end(&f->save);
-			f->end_sent = true;
-		}
-		return 0;
-	}
-	f->win_taken = true;
-	ret = ivm_save_load(f);
-	if (ret)
-		return ret;
-	f->win_taken = false;
-	ivm_save_window(&f->save, f->win_off, f->win_len, f->bounce);
-	return 0;
-}
-
-/*
- * Bytes of the rest of the queued records and of the pages still to send.
- * What was read is counted exactly; a page not read yet counts as a MEM
- * page (ivm_window_bound()), so a zero page among them makes this an upper
- * bound.
- */
-static void __maybe_unused ivm_save_info(struct ivm_file *f, u64 *initial,
-					 u64 *dirty)
-{
-	u64 pending = ivm_save_pending(&f->save);
-
-	lockdep_assert_held(&f->lock);
-	ivm_dirty_bytes(f->mig, &f->dirty, initial, dirty);
-	if (f->win_taken)
-		pending += ivm_window_bound(f->win_len);
-	if (f->inflight_initial)
-		*initial += pending;
-	else
-		*dirty += pending;
-}
-
-/* Bytes a save would still produce if it went to STOP_COPY now, at most. */
-static u64 __maybe_unused ivm_save_remaining(struct ivm_file *f)
-{
-	u64 initial, dirty, n;
-
-	lockdep_assert_held(&f->lock);
-	ivm_save_info(f, &initial, &dirty);
-	n = initial + dirty;
-	/* STOP_COPY will send all of device memory again (ivm_precopy_stop()). */
-	if (f->untracked && !f->stopped)
-		n = ivm_save_pending(&f->save) +
-		    (f->win_taken ? ivm_window_bound(f->win_len) : 0) +
-		    ivm_dirty_all_bytes(&f->dirty);
-	if (!f->regs_sent)
-		n += IVM_REC_HDR + f->mig->desc.regs_size;
-	if (!f->end_sent)
-		n += IVM_END_RECORD;
-	return n;
-}
-
-static ssize_t ivm_save_read(struct file *filp, char __user *ubuf, size_t len,
-			     loff_t *ppos)
-{
-	struct ivm_file *f = filp->private_data;
-	struct ivm_seg seg;
-	const void *src;
-	size_t done = 0;
-	int ret = 0;
-	size_t n;
-
-	/* A reader or writer of this fd may hold it across a long call. */
-	if (mutex_lock_killable(&f->lock))
-		return -EINTR;
-	while (len) {
-		if (ivm_file_dead(f)) {
-			ret = -ENODEV;
-			break;
-		}
-		ivm_save_peek(&f->save, &seg);
-		if (seg.kind == IVM_SEG_DONE)
-			break;
-		if (seg.kind == IVM_SEG_IDLE) {
-			ret = ivm_save_next(f);
-			if (ret)
-				break;
-			continue;
-		}
-		/* META: the cursor's bytes; MEM: the window read into bounce */
-		n = min_t(u64, len, seg.len);
-		src = seg.data;
-		if (copy_to_user(ubuf + done, src, n)) {
-			ret = -EFAULT;
-			break;
-		}
-		ivm_save_advance(&f->save, src, n);
-		done += n;
-		len -= n;
-		/* Any signal ends a long read with the count done so far. */
-		if (len && signal_pending(current))
-			break;
-		cond_resched();
-	}
-	mutex_unlock(&f->lock);
-	return done ? done : ret;
-}
-
-#ifdef IVM_OWN_BAR_MMAP
-/*
- * Start the pre-copy data again from the first page, after writes tracking
- * could not see: every page is initial data again, and so is the rest of the
- * record being read, which the user has to read first.
- */
-static void ivm_save_restart(struct ivm_file *f)
-{
-	struct ivm_mig *mig = f->mig;
-
-	lockdep_assert_held(&f->lock);
-	ivm_dirty_restart(mig, &f->dirty);
-	f->inflight_initial = true;
-	f->reinit = false;
-	/* Tracking is whole again unless an ioeventfd can still write. */
-	f->untracked = atomic_read(&mig->ioeventfds) ||
-		       atomic_read(&mig->ioeventfds_arming);
-}
-
-/* PRE_COPY is offered only where the driver owns (and can zap) the mappings. */
-static long ivm_save_ioctl(struct file *filp, unsigned int cmd,
-			   unsigned long arg)
-{
-	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
-	struct ivm_file *f = filp->private_data;
-	struct vfio_precopy_info info;
-	int ret;
-
-	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
-		return -ENOTTY;
-	/* f->mig may be gone once the file is disabled: check that first. */
-	if (mutex_lock_killable(&f->lock))
-		return -EINTR;
-	if (READ_ONCE(f->disabled)) {
-		ret = -ENODEV;
-		goto out_unlock;
-	}
-	ret = ivm_check_precopy_ioctl(&f->mig->core_device.vdev, cmd, arg,
-				      &info);
-	if (ret)
-		goto out_unlock;
-	if (ivm_file_dead(f)) {
-		ret = -ENODEV;
-	} else if (!f->precopy) {
-		ret = -EINVAL;
-	} else {
-		/* Only a user who opted in to v2 may be told to start again. */
-		if (f->reinit &&
-		    ivm_precopy_info_v2(&f->mig->core_device.vdev)) {
-			ivm_save_restart(f);
-			info.flags |= VFIO_PRECOPY_INFO_REINIT;
-		}
-		ivm_save_info(f, &info.initial_bytes, &info.dirty_bytes);
-	}
-out_unlock:
-	mutex_unlock(&f->lock);
-	if (ret)
-		return ret;
-	return copy_to_user((void __user *)arg, &info, minsz) ? -EFAULT : 0;
-}
-
-#endif /* IVM_OWN_BAR_MMAP */
-
-static __poll_t ivm_save_poll(struct file *filp, struct poll_table_struct *wait)
-{
-	struct ivm_file *f = filp->private_data;
-	__poll_t mask = 0;
-	struct ivm_seg seg;
-
-	poll_wait(filp, &f->poll_wq, wait);
-	mutex_lock(&f->lock);
-	ivm_save_peek(&f->save, &seg);
-	if (ivm_file_dead(f))
-		mask = EPOLLERR | EPOLLHUP;
-	else if (f->stopped || seg.kind != IVM_SEG_IDLE ||
-		 ivm_dirty_any(f->mig, &f->dirty))
-		mask = EPOLLIN | EPOLLRDNORM;
-	mutex_unlock(&f->lock);
-	return mask;
-}
-
-/* Set device memory to zero for a ZERO record, IVM_BOUNCE_SIZE at most. */
-static int ivm_resume_zero(struct ivm_file *f, u64 off, size_t len)
-{
-	memset(f->bounce, 0, len);
-	return ivm_file_mem(f, off, f->bounce, len);
-}
-
-static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
-				size_t len, loff_t *ppos)
-{
-	struct ivm_file *f = filp->private_data;
-	struct ivm_seg seg;
-	size_t done = 0;
-	int ret = 0;
-	long used;
-	size_t n;
-
-	/* A reader or writer of this fd may hold it across a long call. */
-	if (mutex_lock_killable(&f->lock))
-		return -EINTR;
-	for (;;) {
-		if (ivm_file_dead(f)) {
-			ret = -ENODEV;
-			break;
-		}
-		ivm_parse_peek(&f->parse, &seg);
-		/* Zeros of a ZERO record, also after its last stream byte. */
-		if (seg.kind == IVM_SEG_ZERO) {
-			n = min_t(u64, seg.len, IVM_BOUNCE_SIZE);
-			ret = ivm_resume_zero(f, seg.offset, n);
-			if (ret == -ENODEV)
-				break;
-			if (ret) {
-				ivm_parse_fail(&f->parse,
-					       "writing device memory failed");
-				break;
-			}
-			ivm_parse_zero_done(&f->parse, n);
-			cond_resched();
-			continue;
-		}
-		if (!len)
-			break;
-		n = seg.kind == IVM_SEG_MEM ? min_t(u64, seg.len, len) : len;
-		n = min_t(size_t, n, IVM_BOUNCE_SIZE);
-		if (copy_from_user(f->bounce, ubuf + done, n)) {
-			ret = -EFAULT;
-			break;
-		}
-		if (seg.kind == IVM_SEG_MEM) {
-			ret = ivm_file_mem(f, seg.offset, f->bounce, n);
-			if (ret == -ENODEV)
-				break;
-			if (ret) {
-				ivm_parse_fail(&f->parse,
-					       "writing device memory failed");
-				break;
-			}
-			ivm_parse_mem_done(&f->parse, f->bounce, n);
-			used = n;
-		} else {
-			used = ivm_parse_meta(&f->parse, f->bounce, n);
-			if (used < 0) {
-				dev_warn_ratelimited(ivm_dev(f->mig),
-						     "migration stream rejected: %s\n",
-						     f->parse.err);
-				ret = -EINVAL;
-				break;
-			}
-		}
-		done += used;
-		len -= used;
-		/* Any signal ends a long write with the count done so far. */
-		if (len && signal_pending(current))
-			break;
-		cond_resched();
-	}
-	mutex_unlock(&f->lock);
-	/*
-	 * Only a fault leaves a usable session behind: report the prefix
-	 * written then.  An invalid stream, a failed device write or a reset
-	 * fails the write even if a prefix was consumed.
-	 */
-	if (!ret || (done && ret == -EFAULT))
-		return done;
-	return ret;
-}
-
-static int ivm_file_release(struct inode *inode, struct file *filp)
-{
-	struct ivm_file *f = filp->private_data;
-
-	mutex_destroy(&f->lock);
-	ivm_dirty_free(&f->dirty);
-	kvfree(f->cover);
-	kvfree(f->bounce);
-	kfree(f);
-	return 0;
-}
-
-static const struct file_operations ivm_save_fops = {
-	.owner = THIS_MODULE,
-	.read = ivm_save_read,
-	.poll = ivm_save_poll,
-#ifdef IVM_OWN_BAR_MMAP
-	.unlocked_ioctl = ivm_save_ioctl,
-	.compat_ioctl = compat_ptr_ioctl,
-#endif
-	.release = ivm_file_release,
-};
-
-static const struct file_operations ivm_resume_fops = {
-	.owner = THIS_MODULE,
-	.write = ivm_resume_write,
-	.release = ivm_file_release,
-};
-
-/*
- * noinline + ALLOW_ERROR_INJECTION: the kernel's fail_function can make this
- * fail (KERNEL=debug lane, tools/selftests/ivshmem_fault_storm.c), besides
- * the fail_next points inside.
- */
-static noinline struct ivm_file *ivm_file_create(struct ivm_mig *mig,
-						 enum ivm_file_kind kind)
-{
-	bool save = kind == IVM_FILE_SAVE;
-	struct ivm_file *f;
-	int ret;
-
-	f = ivm_should_fail("file_alloc") ? NULL :
-		kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
-	if (!f)
-		return ERR_PTR(-ENOMEM);
-	f->bounce = ivm_should_fail("bounce_alloc") ? NULL :
-		kvmalloc(save ? IVM_SAVE_BUF_SIZE : IVM_BOUNCE_SIZE,
-			 GFP_KERNEL_ACCOUNT);
-	if (!f->bounce) {
-		ret = -ENOMEM;
-		goto err_free_file;
-	}
-	if (save) {
-		ret = ivm_dirty_init(&f->dirty, &mig->desc, mig->ops->mem_bar);
-	} else {
-		f->cover = kvzalloc(ivm_cover_size(&mig->desc),
-				    GFP_KERNEL_ACCOUNT);
-		ret = f->cover ? 0 : -ENOMEM;
-	}
-	if (ret)
-		goto err_free_bounce;
-	f->mig = mig;
-	f->kind = kind;
-	f->gen = atomic_read(&mig->reset_gen);
-	f->inflight_initial = true;
-	mutex_init(&f->lock);
-	init_waitqueue_head(&f->poll_wq);
-	f->filp = ivm_should_fail("anon_file") ? ERR_PTR(-ENFILE) :
-		anon_inode_getfile("[ivshmem-vfio-pci-mig]",
-				   save ? &ivm_save_fops : &ivm_resume_fops,
-				   f, save ? O_RDONLY : O_WRONLY);
-	if (IS_ERR(f->filp)) {
-		ret = PTR_ERR(f->filp);
-		goto err_free_maps;
-	}
-	stream_open(f->filp->f_inode, f->filp);
-	/* Our own reference, dropped by ivm_file_retire(). */
-	get_file(f->filp);
-	return f;
-
-err_free_maps:
-	mutex_destroy(&f->lock);
-	ivm_dirty_free(&f->dirty);
-	kvfree(f->cover);
-err_free_bounce:
-	kvfree(f->bounce);
-err_free_file:
-	kfree(f);
-	return ERR_PTR(ret);
-}
-ALLOW_ERROR_INJECTION(ivm_file_create, ERRNO);
-
-/*
- * End a file's session for good and drop our reference; state_mutex held.
- * The flag is set before the lock is taken, so that a read() or write() in
- * progress stops at its next chunk instead of moving all of its bytes
- * first; taking the lock then waits for it to leave.
- */
-static void ivm_file_retire(struct ivm_file **fp)
-{
-	struct ivm_file *f = *fp;
-
-	if (!f)
-		return;
-	lockdep_assert_held(&f->mig->state_mutex);
-	WRITE_ONCE(f->disabled, true);
-	wake_up_interruptible_poll(&f->poll_wq, EPOLLHUP);
-	if (f->tracking) {
-		ivm_track_stop(f->mig);
-		f->tracking = false;
-	}
-	mutex_lock(&f->lock);
-	mutex_unlock(&f->lock);
-	fput(f->filp);
-	*fp = NULL;
 }
 
 /* ---- the FSM ---- */
@@ -775,8 +113,15 @@ static void ivm_reset_locked(struct ivm_mig *mig)
 	ivm_bar_thaw(mig);
 }
 
-/* Release state_mutex, first finishing any reset that arrived meanwhile. */
-static void ivm_state_unlock(struct ivm_mig *mig)
+/**
+ * ivm_state_unlock - release state_mutex, first finishing any reset that
+ *	arrived meanwhile
+ * @mig: the device
+ *
+ * Every holder of state_mutex releases it here: a reset that found it busy
+ * (ivm_mig_reset_done()) is finished by whoever holds it.
+ */
+void ivm_state_unlock(struct ivm_mig *mig)
 {
 again:
 	spin_lock(&mig->reset_lock);
@@ -811,11 +156,28 @@ void ivm_mig_reset_done(struct ivm_mig *mig)
 	ivm_state_unlock(mig);
 }
 
+/*
+ * Capture the register blob into @regs (IVM_REGS_MAX bytes) with the device
+ * locked; it leaves the device unchanged.
+ */
+static int ivm_capture_regs(struct ivm_mig *mig, u8 *regs)
+{
+	u16 cmd;
+	int ret;
+
+	ret = ivm_lock_device(mig, &cmd);
+	if (ret)
+		return ret;
+	ret = ivm_should_fail("save_regs") ? -EIO :
+		mig->ops->save_regs(mig, regs);
+	ivm_unlock_device(mig, cmd);
+	return ret;
+}
+
 static struct file *ivm_start_save(struct ivm_mig *mig)
 {
 	u8 regs[IVM_REGS_MAX];
 	struct ivm_file *f;
-	u16 cmd;
 	int ret;
 
 	ivm_file_retire(&mig->save_file);
@@ -824,12 +186,7 @@ static struct file *ivm_start_save(struct ivm_mig *mig)
 	if (IS_ERR(f))
 		return ERR_CAST(f);
 
-	ret = ivm_lock_device(mig, &cmd);
-	if (!ret) {
-		ret = ivm_should_fail("save_regs") ? -EIO :
-			mig->ops->save_regs(mig, regs);
-		ivm_unlock_device(mig, cmd);
-	}
+	ret = ivm_capture_regs(mig, regs);
 	if (ret) {
 		fput(f->filp);
 		fput(f->filp);
@@ -879,7 +236,6 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 {
 	struct ivm_file *f = mig->save_file;
 	u8 regs[IVM_REGS_MAX];
-	u16 cmd;
 	int ret;
 
 	lockdep_assert_held(&mig->state_mutex);
@@ -888,12 +244,7 @@ static int ivm_precopy_stop(struct ivm_mig *mig)
 	ret = ivm_bar_freeze(mig);
 	if (ret)
 		return ret;
-	ret = ivm_lock_device(mig, &cmd);
-	if (!ret) {
-		ret = ivm_should_fail("save_regs") ? -EIO :
-			mig->ops->save_regs(mig, regs);
-		ivm_unlock_device(mig, cmd);
-	}
+	ret = ivm_capture_regs(mig, regs);
 	if (ret) {
 		/* Frozen, nothing was written meanwhile: tracking is intact. */
 		ivm_bar_thaw(mig);
@@ -1158,121 +509,6 @@ const struct vfio_migration_ops ivm_mig_ops = {
 	.migration_get_data_size = ivm_get_data_size,
 #endif
 };
-
-/* ---- DMA logging: the device does no DMA, so nothing is ever dirty ---- */
-
-static void ivm_log_clear(struct ivm_mig *mig)
-{
-	kfree(mig->log_ranges);
-	mig->log_ranges = NULL;
-	mig->log_nranges = 0;
-	mig->log_active = false;
-}
-
-#ifdef IVM_HAVE_LOG_OPS
-
-static int ivm_log_start(struct vfio_device *core_vdev,
-			 struct rb_root_cached *ranges, u32 nnodes,
-			 u64 *page_size)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-	struct interval_tree_node *node;
-	struct ivm_log_range *r;
-	u32 n = 0;
-	int ret = 0;
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_START]);
-	if (!nnodes || nnodes > IVM_LOG_MAX_RANGES)
-		return -E2BIG;
-	r = ivm_should_fail("log_alloc") ? NULL :
-		kcalloc(nnodes, sizeof(*r), GFP_KERNEL_ACCOUNT);
-	if (!r)
-		return -ENOMEM;
-	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX);
-	     node && n < nnodes;
-	     node = interval_tree_iter_next(node, 0, ULONG_MAX)) {
-		r[n].start = node->start;
-		r[n].last = node->last;
-		n++;
-	}
-
-	mutex_lock(&mig->state_mutex);
-	if (mig->log_active) {
-		ret = -EBUSY;
-	} else {
-		kfree(mig->log_ranges);
-		mig->log_ranges = NULL;
-		swap(mig->log_ranges, r);
-		mig->log_nranges = n;
-		mig->log_active = true;
-	}
-	ivm_state_unlock(mig);
-	kfree(r);
-	return ret;
-}
-ALLOW_ERROR_INJECTION(ivm_log_start, ERRNO);
-
-static int ivm_log_stop(struct vfio_device *core_vdev)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_STOP]);
-	mutex_lock(&mig->state_mutex);
-	ivm_log_clear(mig);
-	ivm_state_unlock(mig);
-	return 0;
-}
-
-static int ivm_log_read_and_clear(struct vfio_device *core_vdev,
-				  unsigned long iova, unsigned long length,
-				  struct iova_bitmap *dirty)
-{
-	struct ivm_mig *mig = to_mig(core_vdev);
-	unsigned long pos = iova, last;
-	int ret = -EINVAL;
-	u32 i;
-
-	atomic64_inc(&ivm_log_calls[IVM_LOG_REPORT]);
-	if (!length || check_add_overflow(iova, length - 1, &last))
-		return -EINVAL;
-
-	mutex_lock(&mig->state_mutex);
-	/* The ranges are sorted; the request must lie in their union. */
-	for (i = 0; mig->log_active && i < mig->log_nranges; i++) {
-		const struct ivm_log_range *r = &mig->log_ranges[i];
-
-		if (pos < r->start || pos > r->last)
-			continue;
-		if (last <= r->last) {
-			ret = 0;
-			break;
-		}
-		pos = r->last + 1;
-	}
-	ivm_state_unlock(mig);
-	return ret;
-}
-
-const struct vfio_log_ops ivm_log_ops = {
-	.log_start = ivm_log_start,
-	.log_stop = ivm_log_stop,
-	.log_read_and_clear = ivm_log_read_and_clear,
-};
-
-/*
- * Whether the vfio core can fill DMA_LOGGING_REPORT bitmaps.  Since 6.7
- * iova_bitmap belongs to CONFIG_IOMMUFD_DRIVER and is a stub without it (then
- * every report fails with EOPNOTSUPP); before, vfio always built it.
- */
-static bool ivm_core_can_report(void)
-{
-#ifdef IVM_IOVA_BITMAP_NEEDS_IOMMUFD_DRIVER
-	return IS_ENABLED(CONFIG_IOMMUFD_DRIVER);
-#else
-	return true;
-#endif
-}
-#endif
 
 /* ---- life cycle ---- */
 

@@ -5,7 +5,7 @@
  *
  * The device state is two registers in BAR0 (INTRMASK, INTRSTATUS) and the
  * shared memory in BAR2.  Everything migration-specific that is not about
- * ivshmem lives in ivm_mig.c; this file describes the device to it.
+ * ivshmem is the core's (ivm_mig.h); this file describes the device to it.
  */
 #include <linux/error-injection.h>
 #include <linux/io.h>
