@@ -313,7 +313,8 @@ fi
 # ---- guests: in check mode the guest programs are shared out among IVM_GUESTS VMs that run side by side ------------
 # (each TCG guest keeps one host core busy; the programs need nothing from each other and every guest has its own
 # devices). Longest first onto the least loaded guest, by the times the programs took in the newest earlier runs of
-# this suite; without any history (a new machine, or IVM_HISTORY=0: what CI does) by the estimates that
+# this suite; without any history (a new machine, or IVM_HISTORY=0: what CI does), and for the programs no earlier
+# run knows, by the estimates that
 # tools/test-programs.txt keeps beside each program (seconds on a stock kernel and on the debug lane, measured under
 # TCG); round robin in plan order when neither knows any program (IVM_ESTIMATES=0 leaves the estimates out).
 # plan.tsv's 5th column names the guest (0: the chroot).
@@ -356,9 +357,10 @@ estimates() {
 }
 if [ "${IVM_HISTORY:-1}" = 0 ]; then : > "$RUN/history.tsv"; else run_history > "$RUN/history.tsv"; fi
 WEIGHTS="in earlier runs"
-if [ ! -s "$RUN/history.tsv" ] && [ "${IVM_ESTIMATES:-1}" != 0 ]; then
-	estimates > "$RUN/history.tsv"
-	WEIGHTS="estimated (tools/test-programs.txt)"
+# the estimates come after the history: they weigh only the programs no earlier run knows (the first entry wins)
+if [ "${IVM_ESTIMATES:-1}" != 0 ]; then
+	[ -s "$RUN/history.tsv" ] || WEIGHTS="estimated (tools/test-programs.txt)"
+	estimates >> "$RUN/history.tsv"
 fi
 awk -F'\t' -v OFS='\t' -v guests="$GUESTS" '
 	FILENAME == ARGV[1] { if (!($1 in w)) w[$1] = $2; next }   # (not FNR == NR: the history may be empty)
