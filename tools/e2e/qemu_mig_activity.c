@@ -75,14 +75,7 @@ int main(void)
 			case_dump(&x, "migration did not complete");
 		t_end(ok, true);
 	}
-	if (t_begin("destination_running"))
-		t_end(!case_dst_running(&x), false);
-	if (t_begin("destination_final_registers"))
-		t_end(!case_check_regs(&x, &x.dst, true), false);
-	if (t_begin("destination_final_bar2_via_qtest"))
-		t_end(!case_check_mem(&x, &x.dst), false);
-	if (t_begin("destination_final_bar2_via_l1_vfio"))
-		t_end(!case_check_l1(&x, c.dst_bdf), false);
+	case_final_checks(&x);
 	case_teardown(&x);
 	return t_exit();
 }

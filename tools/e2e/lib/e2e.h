@@ -353,7 +353,18 @@ int case_check_regs(struct mig_ctx *x, struct e2e_qemu *q, bool consume);
 int case_check_mem(struct mig_ctx *x, struct e2e_qemu *q);
 /* Stops both VMs and compares BAR2 of @bdf[] from L1 through VFIO. */
 int case_check_l1(struct mig_ctx *x, const char *const *bdf);
+/*
+ * The four closing steps after a migration with guest writes: destination
+ * running, its final registers, its BAR2 through qtest and through L1.
+ */
+void case_final_checks(struct mig_ctx *x);
 void case_dump(struct mig_ctx *x, const char *why);
 void case_teardown(struct mig_ctx *x);
+
+/*
+ * The pre-copy scenario (precopy.c) as program @prog, with the capabilities
+ * return-path and switchover-ack if @ack; returns the exit status.
+ */
+int precopy_main(const char *prog, bool ack);
 
 #endif /* E2E_H */

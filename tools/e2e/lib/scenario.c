@@ -224,6 +224,18 @@ void case_dump(struct mig_ctx *x, const char *why)
 	kmsg_dump(15);
 }
 
+void case_final_checks(struct mig_ctx *x)
+{
+	if (t_begin("destination_running"))
+		t_end(!case_dst_running(x), false);
+	if (t_begin("destination_final_registers"))
+		t_end(!case_check_regs(x, &x->dst, true), false);
+	if (t_begin("destination_final_bar2_via_qtest"))
+		t_end(!case_check_mem(x, &x->dst), false);
+	if (t_begin("destination_final_bar2_via_l1_vfio"))
+		t_end(!case_check_l1(x, x->c->dst_bdf), false);
+}
+
 void case_teardown(struct mig_ctx *x)
 {
 	int i;
