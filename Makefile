@@ -7,7 +7,7 @@
 #   make docs                                   Documentation/*.svg from their .dot (graphviz)
 # In a QEMU guest built from Debian packages (needs root, see README.md):
 #   make check [SUITE=trixie|sid|bookworm] [EXTRA_TESTS=<dir>]   build + boot + run all tests, print the verdict
-#   make demo | make bench | make vm-shell | make vm-clean | make harness-selftest | make mutants
+#   make demo | make bench | make vm-shell | make vm-clean | make harness-selftest | make lint | make mutants
 # Harness variables (make variables or environment): SUITE IVM_CACHE IVM_SMALL IVM_MISMATCH IVM_BIG IVM_TIMEOUT
 # IVM_TEST_TIMEOUT IVM_MEM IVM_KO EXTRA_TESTS V=1 -- see README.md.
 KVER ?= $(shell uname -r)
@@ -122,8 +122,13 @@ vm-clean:
 harness-selftest:
 	@scripts/harness-selftest.sh
 
+# checkpatch --strict, kernel-doc -Wall, sparse (C=2) and W=1 on the driver, for the kernels of LINT_SUITES
+# ("trixie sid"), in a chroot of each suite's image (scripts/lint.sh; needs root, like make check)
+lint:
+	@scripts/lint.sh
+
 # Mutation testing: every tools/mutants/*.patch (MUTANTS="A B") must make make check fail (scripts/mutants.sh).
 mutants:
 	@scripts/mutants.sh
 
-.PHONY: all docs modules vfio-migctl clean install install-module install-vfio-migctl version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest mutants
+.PHONY: all docs modules vfio-migctl clean install install-module install-vfio-migctl version print-dkms-files dkms-src dkms-install dkms-uninstall deb check demo vm-shell vm-build bench vm-clean harness-selftest lint mutants

@@ -129,7 +129,8 @@ static inline bool ivm_memory_enabled(struct vfio_pci_core_device *vdev)
 {
 	u16 cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
 
-	if (vdev->pdev->current_state >= PCI_D3hot)
+	/* pci_power_t is __bitwise, but its values are ordered by depth */
+	if ((__force int)vdev->pdev->current_state >= (__force int)PCI_D3hot)
 		return false;
 	return vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY);
 }

@@ -34,13 +34,7 @@ mkdir -p "$tmp/upper" "$tmp/work" "$tmp/root"
 cp "$IVM_SCRIPTS/kernel/debug.config" "$IVM_SCRIPTS/kernel/trim.config" "$tmp/upper/"
 
 # kchroot CMD: CMD in a chroot of the image's rootfs with $tmp/upper as a writable overlay on top
-kchroot() {
-	unshare -m --propagation private sh -c '
-		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" &&
-			mount -t proc proc "$2/root/proc" && mount -t tmpfs tmpfs "$2/root/tmp" || exit 125
-		exec chroot "$2/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-			DEBIAN_FRONTEND=noninteractive /bin/sh -c "$3"' sh "$IMG/rootfs" "$tmp" "$1"
-}
+kchroot() { ivm_overlay_chroot "$IMG/rootfs" "$tmp" "$1"; }
 log=$tmp/build.log
 : > "$log"
 t0=$(date +%s)

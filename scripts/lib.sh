@@ -153,3 +153,14 @@ ivm_chroot() {
 		exec chroot "$1" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			HOME=/root LANG=C.UTF-8 /bin/sh -c "$3"' sh "$root" "$dir" "$cmd" "${IVM_CHROOT_OVER:-}"
 }
+
+# ivm_overlay_chroot ROOTFS DIR CMD: CMD as root in a chroot of ROOTFS with DIR/upper as a writable overlay on top
+# (DIR/work and DIR/root must exist), proc and a tmpfs on /tmp; what CMD installs or writes stays in DIR/upper. A
+# private mount namespace makes the mounts vanish with the command (scripts/kernel.sh, scripts/lint.sh).
+ivm_overlay_chroot() {
+	unshare -m --propagation private sh -c '
+		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" &&
+			mount -t proc proc "$2/root/proc" && mount -t tmpfs tmpfs "$2/root/tmp" || exit 125
+		exec chroot "$2/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+			DEBIAN_FRONTEND=noninteractive /bin/sh -c "$3"' sh "$1" "$2" "$3"
+}
