@@ -288,7 +288,7 @@ if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 		hstep ok "build $d"
 	fi
 	if [ "$MODE" = demo ] && [ -f "$SH/src/tools/e2e/Makefile" ]; then
-		if build e2e-demo "make -C /mnt/ivm/share/src/tools/e2e qemu_mig_demo"; then
+		if build e2e-demo "make -C /mnt/ivm/share/src/tools/e2e KSFT_INC=/mnt/ivm/kselftest qemu_mig_demo"; then
 			hstep ok "build tools/e2e/qemu_mig_demo"
 		else
 			warn "make demo: building tools/e2e/qemu_mig_demo failed, the demo runs without live migration: $(build_err e2e-demo)"

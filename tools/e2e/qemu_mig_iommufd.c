@@ -134,13 +134,11 @@ int main(void)
 	memset(&x, 0, sizeof(x));
 	e2e_init("qemu_mig_iommufd", -1);
 	if (vdev_mode_supported(VDEV_MODE_IOMMUFD)) {
-		printf("1..0 # SKIP %s\n", vmt_errstr());
-		return 4;
+		ktap_skip_all("%s", vmt_errstr());
 	}
 	if (!e2e_qemu_has_object("iommufd")) {
-		printf("1..0 # SKIP QEMU %s has no iommufd backend (no 'iommufd' in -object help)\n",
-		       e2e_qemu_version());
-		return 4;
+		ktap_skip_all("QEMU %s has no iommufd backend (no 'iommufd' in -object help)",
+			      e2e_qemu_version());
 	}
 	ktap_plan(9);
 	/* L1's own accesses through the cdev as well: nothing uses a group */

@@ -43,6 +43,9 @@
 /* ---- KTAP ---------------------------------------------------------------- */
 
 void ktap_plan(int n);
+/* "1..0 # SKIP <why>" and exit 4 (KSFT_SKIP); "Bail out! <why>" and exit 1 */
+void ktap_skip_all(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void ktap_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a block of text (e.g. a log tail) as diagnostic lines with a prefix. */
 void diag_text(const char *prefix, const char *text, int max_lines);
@@ -366,5 +369,24 @@ void case_teardown(struct mig_ctx *x);
  * return-path and switchover-ack if @ack; returns the exit status.
  */
 int precopy_main(const char *prog, bool ack);
+/* The capabilities libvirt sets for a migration with pre-copy: return-path and switchover-ack. */
+#define PC_ACK_CAPS "[{\"capability\":\"return-path\",\"state\":true}," \
+		    "{\"capability\":\"switchover-ack\",\"state\":true}]"
+/* Does the device offer VFIO_MIGRATION_PRE_COPY?  1, 0, or -1 (diagnosed). */
+int pc_offers(const char *bdf);
+/*
+ * Polls the source until QEMU has sent at least @bytes of device data while
+ * the migration is active and the device still in pre-copy; 0 or -1
+ * (diagnosed: it switched over, ended, or stalled first).
+ */
+int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what);
+/* New registers, writes where the device data was sent (below @sent) and where not yet (the last pages). */
+int pc_write_around(struct mig_ctx *x, uint64_t sent, int round);
+/*
+ * Waits for the migration to end, judged by progress; 0 if it completed.
+ * @before_switch: the device data QEMU had sent when it last saw the device
+ * in pre-copy (-1: never).
+ */
+int pc_wait_end(struct mig_ctx *x, long long *before_switch);
 
 #endif /* E2E_H */

@@ -16,11 +16,7 @@
 #include "vfio_mig.h"
 #include "vmt_util.h"
 
-#define PC_ACK_CAPS "[{\"capability\":\"return-path\",\"state\":true}," \
-		 "{\"capability\":\"switchover-ack\",\"state\":true}]"
-
-/* Does the device offer VFIO_MIGRATION_PRE_COPY?  1, 0, or -1 (diagnosed). */
-static int offers_precopy(const char *bdf)
+int pc_offers(const char *bdf)
 {
 	uint64_t flags = 0;
 	struct vdev d;
@@ -39,12 +35,7 @@ static int offers_precopy(const char *bdf)
 	return ret ? -1 : !!(flags & VFIO_MIGRATION_PRE_COPY);
 }
 
-/*
- * Polls the source until QEMU has sent at least @bytes of device data while
- * the migration is active and the device still in pre-copy; 0 or -1
- * (diagnosed: it switched over, ended, or stalled first).
- */
-static int wait_precopy_bytes(struct mig_ctx *x, long long bytes, const char *what)
+int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what)
 {
 	long long last = -1;
 	char st[32];
@@ -72,8 +63,7 @@ static int wait_precopy_bytes(struct mig_ctx *x, long long bytes, const char *wh
 	return -1;
 }
 
-/* New registers, writes where the device data was sent (below @sent) and where not yet (the last pages). */
-static int write_around(struct mig_ctx *x, uint64_t sent, int round)
+int pc_write_around(struct mig_ctx *x, uint64_t sent, int round)
 {
 	uint64_t size = x->img[0].size, v, off;
 	int k;
@@ -95,6 +85,34 @@ static int write_around(struct mig_ctx *x, uint64_t sent, int round)
 	return l2_scribble(&x->src, 0, &x->img[0], 4, 8);
 }
 
+int pc_wait_end(struct mig_ctx *x, long long *before_switch)
+{
+	struct e2e_wait w;
+	char st[32];
+	int r = -1;
+
+	/* the last poll that still saw pre-copy: what moved before the switchover */
+	*before_switch = -1;
+	wait_begin(&w, &x->src, "pre-copy: until the migration ends");
+	while (!wait_check(&w)) {
+		r = mig_wait(&x->src, "active|completed", &x->res);
+		if (r || strcmp(x->res.status, "active"))
+			break;
+		if (!strcmp(qmp_dev_state(&x->src, "ivs0", st, sizeof(st)), "pre-copy")) {
+			if (*before_switch >= 0 && x->res.vfio_bytes > *before_switch)
+				prog_note(x->src.pid, "device data");
+			*before_switch = x->res.vfio_bytes;
+		}
+		r = -1;
+		vmt_sleep_ms(200);
+	}
+	mig_print("[src] migration", &x->res);
+	if (!r && !strcmp(x->res.status, "completed"))
+		return 0;
+	case_dump(x, "migration did not complete");
+	return -1;
+}
+
 int precopy_main(const char *prog, bool ack)
 {
 	struct mig_case c = { .ndev = 1, .blocks = 8, .words = 16, .caps = ack ? PC_ACK_CAPS : NULL };
@@ -103,7 +121,6 @@ int precopy_main(const char *prog, bool ack)
 	uint64_t size;
 	char st[32];
 	bool ok;
-	int r;
 
 	memset(&x, 0, sizeof(x));
 	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
@@ -111,7 +128,7 @@ int precopy_main(const char *prog, bool ack)
 	c.src_bdf[0] = e2e_env_bdf("BIG_A");
 	c.dst_bdf[0] = e2e_env_bdf("BIG_B");
 	if (t_begin("device_offers_precopy"))
-		t_end(c.src_bdf[0] && offers_precopy(c.src_bdf[0]) == 1, true);
+		t_end(c.src_bdf[0] && pc_offers(c.src_bdf[0]) == 1, true);
 	/*
 	 * Without switchover-ack QEMU switches over as soon as what is left
 	 * seems to fit into downtime-limit at avail-switchover-bandwidth: 64 MiB
@@ -126,17 +143,17 @@ int precopy_main(const char *prog, bool ack)
 	size = x.img[0].size;
 	if (t_begin("precopy_in_flight")) {
 		ok = !mig_start(&x.src, x.uri) &&
-		     !wait_precopy_bytes(&x, 16 * E2E_MiB, "pre-copy: the first 16 MiB of device data");
+		     !pc_wait_bytes(&x, 16 * E2E_MiB, "pre-copy: the first 16 MiB of device data");
 		if (!ok)
 			case_dump(&x, "no pre-copy in flight");
 		t_end(ok, true);
 	}
 	if (t_begin("guest_writes_during_precopy")) {
 		/* once near the start, once past the middle of the device data */
-		ok = !write_around(&x, (uint64_t)x.res.vfio_bytes, 1) &&
-		     !wait_precopy_bytes(&x, (long long)(size / 2 + 16 * E2E_MiB),
+		ok = !pc_write_around(&x, (uint64_t)x.res.vfio_bytes, 1) &&
+		     !pc_wait_bytes(&x, (long long)(size / 2 + 16 * E2E_MiB),
 					 "pre-copy: past the middle of the device data") &&
-		     !write_around(&x, (uint64_t)x.res.vfio_bytes, 2);
+		     !pc_write_around(&x, (uint64_t)x.res.vfio_bytes, 2);
 		/* the writes count only if the device was still in pre-copy after them */
 		if (ok && strcmp(qmp_dev_state(&x.src, "ivs0", st, sizeof(st)), "pre-copy")) {
 			diag("[src] device state '%s' after the writes, not pre-copy", st);
@@ -149,30 +166,8 @@ int precopy_main(const char *prog, bool ack)
 			case_dump(&x, "writes during pre-copy failed");
 		t_end(ok, true);
 	}
-	if (t_begin("migrate_completed")) {
-		struct e2e_wait w;
-
-		/* the last poll that still saw pre-copy: what moved before the switchover */
-		r = -1;
-		wait_begin(&w, &x.src, "pre-copy: until the migration ends");
-		while (!wait_check(&w)) {
-			r = mig_wait(&x.src, "active|completed", &x.res);
-			if (r || strcmp(x.res.status, "active"))
-				break;
-			if (!strcmp(qmp_dev_state(&x.src, "ivs0", st, sizeof(st)), "pre-copy")) {
-				if (before_switch >= 0 && x.res.vfio_bytes > before_switch)
-					prog_note(x.src.pid, "device data");
-				before_switch = x.res.vfio_bytes;
-			}
-			r = -1;
-			vmt_sleep_ms(200);
-		}
-		ok = !r && !strcmp(x.res.status, "completed");
-		mig_print("[src] migration", &x.res);
-		if (!ok)
-			case_dump(&x, "migration did not complete");
-		t_end(ok, true);
-	}
+	if (t_begin("migrate_completed"))
+		t_end(!pc_wait_end(&x, &before_switch), true);
 	if (t_begin("device_data_sent_before_switchover")) {
 		/* with switchover-ack all initial data precedes the switchover, else most of it */
 		diag("[src] %lld bytes of device data sent in pre-copy (last seen), %lld in all, BAR2 %llu bytes",
