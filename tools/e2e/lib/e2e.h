@@ -380,6 +380,8 @@ int pc_offers(const char *bdf);
  * (diagnosed: it switched over, ended, or stalled first).
  */
 int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what);
+/* "migrate", then pc_wait_bytes() for the first 16 MiB: 0 or -1 (diagnosed, dumped). */
+int pc_start(struct mig_ctx *x);
 /* New registers, writes where the device data was sent (below @sent) and where not yet (the last pages). */
 int pc_write_around(struct mig_ctx *x, uint64_t sent, int round);
 /*

@@ -40,28 +40,33 @@ void ktap_plan(int n)
 	ksft_set_plan(n);
 }
 
-void ktap_skip_all(const char *fmt, ...)
+/* "1..0 # SKIP <why>" (exit 4) or "Bail out! <why>" (exit 1) */
+static __attribute__((noreturn)) void ktap_vexit(bool skip, const char *fmt, va_list ap)
 {
 	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (skip)
+		ksft_exit_skip("%s\n", buf);
+	else
+		ksft_exit_fail_msg("%s\n", buf);
+	exit(skip ? KSFT_SKIP : KSFT_FAIL);	/* not __noreturn before Linux 6.6 */
+}
+
+void ktap_skip_all(const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	ksft_exit_skip("%s\n", buf);
-	exit(KSFT_SKIP);	/* not __noreturn before Linux 6.6 */
+	ktap_vexit(true, fmt, ap);
 }
 
 void ktap_bail(const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	ksft_exit_fail_msg("%s\n", buf);
-	exit(KSFT_FAIL);	/* not __noreturn before Linux 6.6 */
+	ktap_vexit(false, fmt, ap);
 }
 
 void diag(const char *fmt, ...)
