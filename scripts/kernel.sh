@@ -39,7 +39,7 @@ log=$tmp/build.log
 : > "$log"
 t0=$(date +%s)
 step "kernel: build tools and $src_pkg in the overlay (log: $log)"
-o=$(ivm_suite_aptopts)
+o=$(ivm_suite_apt_o)
 kchroot "apt-get -q ${o:+-o '$o'} update && apt-get -q -y --no-install-recommends install \
 	bc bison flex libelf-dev libssl-dev cpio xz-utils kmod patch $src_pkg=$src_ver" >> "$log" 2>&1 ||
 	die "kernel: installing the build tools failed: $(tail -3 "$log" | tr '\n' ' ')"

@@ -102,6 +102,8 @@ ivm_suite_aptopts() {
 	# sid's Release file on a mirror snapshot may be past its Valid-Until date
 	case $SUITE in sid|unstable|experimental) echo 'Acquire::Check-Valid-Until "false"' ;; esac
 }
+# the same as an apt-get -o option (NAME=VALUE), empty if none
+ivm_suite_apt_o() { ivm_suite_aptopts | sed 's/^\([^ ]*\) "\(.*\)"$/\1=\2/'; }
 ivm_image_key() {
 	printf 'format=%s\nsuite=%s\npackages=%s\naptopts=%s\n' "$IVM_IMAGE_FORMAT" "$SUITE" \
 		"$(echo "$IVM_PACKAGES" | tr ' ' '\n' | sort -u | tr '\n' ' ')" "$(ivm_suite_aptopts)" |
