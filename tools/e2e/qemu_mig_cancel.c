@@ -20,16 +20,6 @@ static int source_intact(struct mig_ctx *x)
 	return ret;
 }
 
-/* The destination of a cancelled migration fails its load and exits. */
-static void dst_gone(struct mig_ctx *x)
-{
-	if (!qemu_wait_exit(&x->dst, "destination exit after the cancel"))
-		diag("[dst] still running after the cancel");
-	else
-		diag("[dst] exited after the cancel, as expected");
-	qemu_stop(&x->dst);
-}
-
 int main(void)
 {
 	struct mig_case c = { .ndev = 1, .blocks = 8, .words = 16, .hold = true };
@@ -52,7 +42,7 @@ int main(void)
 		}
 		if (!ok)
 			case_dump(&x, "cancel while active failed");
-		dst_gone(&x);
+		case_dst_gone(&x);
 		t_end(ok, true);
 	}
 	if (t_begin("source_intact_after_first_cancel"))
@@ -81,7 +71,7 @@ int main(void)
 		}
 		if (!ok)
 			case_dump(&x, "cancel at switchover failed");
-		dst_gone(&x);
+		case_dst_gone(&x);
 		t_end(ok, true);
 	}
 	if (t_begin("source_intact_after_second_cancel"))

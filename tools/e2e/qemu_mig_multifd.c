@@ -13,41 +13,8 @@
  * driver can be learnt from it).
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "e2e.h"
-
-/*
- * The buffer index the destination's load thread starves for and never
- * received (from its trace points), or -1.
- */
-static int lost_packet(struct e2e_qemu *dst)
-{
-	FILE *f = fopen(dst->log, "r");
-	char line[512], pat[64];
-	int starved = -1, got = -1;
-	unsigned int n;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		const char *p = strstr(line, ") idx ");
-
-		if (!p || sscanf(p, ") idx %u", &n) != 1)
-			continue;
-		if (strstr(line, "vfio_load_state_device_buffer_starved"))
-			starved = n;
-	}
-	if (starved >= 0) {
-		rewind(f);
-		snprintf(pat, sizeof(pat), ") idx %d\n", starved);
-		while (fgets(line, sizeof(line), f))
-			if (strstr(line, "vfio_load_state_device_buffer_incoming") && strstr(line, pat))
-				got = starved;
-	}
-	fclose(f);
-	return starved >= 0 && got < 0 ? starved : -1;
-}
 
 int main(void)
 {
@@ -112,7 +79,7 @@ int main(void)
 		 * buffer that never comes and its main loop hangs.  That is QEMU's
 		 * bug, not the driver's: say so and try once more.
 		 */
-		while (!ok && (idx = lost_packet(&x.dst)) >= 0 && tries < 2) {
+		while (!ok && (idx = qemu_multifd_lost_packet(&x.dst)) >= 0 && tries < 2) {
 			diag("QEMU BUG: the destination received no device state buffer idx %d (its load thread", idx);
 			diag("  starves for it) although the source completed: QEMU's multifd device state");
 			diag("  transfer lost a packet.  Not a driver failure; migrating once more.");

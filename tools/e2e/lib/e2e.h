@@ -181,6 +181,12 @@ void qemu_stop(struct e2e_qemu *q);
 bool qemu_exited(struct e2e_qemu *q, int wait_ms);
 /* Waits until it exits, judged by progress; true if it exited, false if it stalled (diagnosed). */
 bool qemu_wait_exit(struct e2e_qemu *q, const char *what);
+/*
+ * QEMU 10.0's multifd device state transfer now and then loses a packet: the
+ * buffer index the destination's load thread starves for and never received
+ * (from its trace points vfio_load_state_device_buffer_*), or -1.
+ */
+int qemu_multifd_lost_packet(struct e2e_qemu *dst);
 /* Prints the tail of its output and its events as diagnostics. */
 void qemu_dump(struct e2e_qemu *q, const char *why);
 /* Does its output (stderr) contain @needle? */
@@ -362,6 +368,8 @@ int case_check_l1(struct mig_ctx *x, const char *const *bdf);
  */
 void case_final_checks(struct mig_ctx *x);
 void case_dump(struct mig_ctx *x, const char *why);
+/* The destination of a cancelled migration fails its load and exits: waits for that, then stops it. */
+void case_dst_gone(struct mig_ctx *x);
 void case_teardown(struct mig_ctx *x);
 
 /*

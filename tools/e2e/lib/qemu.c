@@ -317,3 +317,31 @@ void qemu_dump(struct e2e_qemu *q, const char *why)
 		dump_threads(q);
 	}
 }
+
+int qemu_multifd_lost_packet(struct e2e_qemu *dst)
+{
+	FILE *f = fopen(dst->log, "r");
+	char line[512], pat[64];
+	int starved = -1, got = -1;
+	unsigned int n;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, ") idx ");
+
+		if (!p || sscanf(p, ") idx %u", &n) != 1)
+			continue;
+		if (strstr(line, "vfio_load_state_device_buffer_starved"))
+			starved = n;
+	}
+	if (starved >= 0) {
+		rewind(f);
+		snprintf(pat, sizeof(pat), ") idx %d\n", starved);
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, "vfio_load_state_device_buffer_incoming") && strstr(line, pat))
+				got = starved;
+	}
+	fclose(f);
+	return starved >= 0 && got < 0 ? starved : -1;
+}

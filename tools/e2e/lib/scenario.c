@@ -236,6 +236,15 @@ void case_final_checks(struct mig_ctx *x)
 		t_end(!case_check_l1(x, x->c->dst_bdf), false);
 }
 
+void case_dst_gone(struct mig_ctx *x)
+{
+	if (!qemu_wait_exit(&x->dst, "destination exit after the cancel"))
+		diag("[dst] still running after the cancel");
+	else
+		diag("[dst] exited after the cancel, as expected");
+	qemu_stop(&x->dst);
+}
+
 void case_teardown(struct mig_ctx *x)
 {
 	int i;
