@@ -24,13 +24,8 @@ int main(void)
 	char st[32];
 	bool ok;
 
-	memset(&x, 0, sizeof(x));
-	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
-	e2e_init("qemu_mig_precopy_cancel", 13);
-	c.src_bdf[0] = e2e_env_bdf("BIG_A");
-	c.dst_bdf[0] = e2e_env_bdf("BIG_B");
-	if (t_begin("device_offers_precopy"))
-		t_end(c.src_bdf[0] && pc_offers(c.src_bdf[0]) == 1, true);
+	pc_begin(&x, &c, "qemu_mig_precopy_cancel", 13);
+	pc_step_offers(&c);
 	if (t_begin("setup"))
 		t_end(c.dst_bdf[0] && !case_setup(&x, &c), true);
 	size = x.img[0].size;

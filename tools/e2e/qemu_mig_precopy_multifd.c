@@ -47,11 +47,7 @@ int main(void)
 	int idx;
 	bool ok;
 
-	memset(&x, 0, sizeof(x));
-	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
-	e2e_init("qemu_mig_precopy_multifd", 11);
-	c.src_bdf[0] = e2e_env_bdf("BIG_A");
-	c.dst_bdf[0] = e2e_env_bdf("BIG_B");
+	pc_begin(&x, &c, "qemu_mig_precopy_multifd", 11);
 	if (!e2e_vfio_has_prop("x-migration-multifd-transfer")) {
 		snprintf(why, sizeof(why), "QEMU %s has no vfio-pci x-migration-multifd-transfer (needs 10.0+)",
 			 e2e_qemu_version());
@@ -59,8 +55,7 @@ int main(void)
 			t_skip(steps[i], why);
 		return t_exit();
 	}
-	if (t_begin(steps[0]))
-		t_end(c.src_bdf[0] && pc_offers(c.src_bdf[0]) == 1, true);
+	pc_step_offers(&c);
 	if (t_begin(steps[1])) {
 		ok = !!c.dst_bdf[0];
 		if (ok) {

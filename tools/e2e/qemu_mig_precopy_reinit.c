@@ -212,18 +212,13 @@ int main(void)
 	bool v2, ok;
 	int r;
 
-	memset(&x, 0, sizeof(x));
-	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
-	e2e_init("qemu_mig_precopy_reinit", 11);
+	pc_begin(&x, &c, "qemu_mig_precopy_reinit", 11);
 	v2 = expect_v2();
-	c.src_bdf[0] = e2e_env_bdf("BIG_A");
-	c.dst_bdf[0] = e2e_env_bdf("BIG_B");
 	if (v2) {
 		c.src_extra[0] = "-trace";
 		c.src_extra[1] = "vfio_query_precopy_size";
 	}
-	if (t_begin("device_offers_precopy"))
-		t_end(c.src_bdf[0] && pc_offers(c.src_bdf[0]) == 1, true);
+	pc_step_offers(&c);
 	if (t_begin("setup"))
 		t_end(c.dst_bdf[0] && !case_setup(&x, &c), true);
 	size = x.img[0].size;

@@ -382,6 +382,10 @@ int precopy_main(const char *prog, bool ack);
 		    "{\"capability\":\"switchover-ack\",\"state\":true}]"
 /* Does the device offer VFIO_MIGRATION_PRE_COPY?  1, 0, or -1 (diagnosed). */
 int pc_offers(const char *bdf);
+/* A pre-copy program's start: @x cleared, e2e_init(@prog, @nplan), @c migrates BIG_A -> BIG_B. */
+void pc_begin(struct mig_ctx *x, struct mig_case *c, const char *prog, int nplan);
+/* The essential step "device_offers_precopy" (BIG_A offers VFIO_MIGRATION_PRE_COPY). */
+void pc_step_offers(const struct mig_case *c);
 /*
  * Polls the source until QEMU has sent at least @bytes of device data while
  * the migration is active and the device still in pre-copy; 0 or -1

@@ -63,6 +63,21 @@ int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what)
 	return -1;
 }
 
+void pc_begin(struct mig_ctx *x, struct mig_case *c, const char *prog, int nplan)
+{
+	memset(x, 0, sizeof(*x));
+	x->src.qmp = x->src.qt = x->dst.qmp = x->dst.qt = -1;
+	e2e_init(prog, nplan);
+	c->src_bdf[0] = e2e_env_bdf("BIG_A");
+	c->dst_bdf[0] = e2e_env_bdf("BIG_B");
+}
+
+void pc_step_offers(const struct mig_case *c)
+{
+	if (t_begin("device_offers_precopy"))
+		t_end(c->src_bdf[0] && pc_offers(c->src_bdf[0]) == 1, true);
+}
+
 int pc_start(struct mig_ctx *x)
 {
 	if (!mig_start(&x->src, x->uri) &&
@@ -131,13 +146,8 @@ int precopy_main(const char *prog, bool ack)
 	char st[32];
 	bool ok;
 
-	memset(&x, 0, sizeof(x));
-	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
-	e2e_init(prog, 10);
-	c.src_bdf[0] = e2e_env_bdf("BIG_A");
-	c.dst_bdf[0] = e2e_env_bdf("BIG_B");
-	if (t_begin("device_offers_precopy"))
-		t_end(c.src_bdf[0] && pc_offers(c.src_bdf[0]) == 1, true);
+	pc_begin(&x, &c, prog, 10);
+	pc_step_offers(&c);
 	/*
 	 * Without switchover-ack QEMU switches over as soon as what is left
 	 * seems to fit into downtime-limit at avail-switchover-bandwidth: 64 MiB
