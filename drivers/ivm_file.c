@@ -40,25 +40,32 @@
  * buffer.  A reset since the file was created kills the file here, under
  * memory_lock, which the vfio-pci core holds across its resets.
  */
-static int ivm_file_mem(struct ivm_file *f, u64 off, void *buf, size_t len)
+static int ivm_file_mem_locked(struct ivm_file *f, u64 off, void *buf,
+			       size_t len)
 {
 	struct ivm_mig *mig = f->mig;
+
+	lockdep_assert_held_write(&mig->core_device.memory_lock);
+	if (atomic_read(&mig->reset_gen) != f->gen)
+		return -ENODEV;
+	if (ivm_should_fail(f->kind == IVM_FILE_SAVE ? "mem_read" :
+			    "mem_write"))
+		return -EIO;
+	if (f->kind == IVM_FILE_SAVE)
+		return mig->ops->mem_read(mig, off, buf, len);
+	return mig->ops->mem_write(mig, off, buf, len);
+}
+
+static int ivm_file_mem(struct ivm_file *f, u64 off, void *buf, size_t len)
+{
 	u16 cmd;
 	int ret;
 
-	ret = ivm_lock_device(mig, &cmd);
+	ret = ivm_lock_device(f->mig, &cmd);
 	if (ret)
 		return ret;
-	if (atomic_read(&mig->reset_gen) != f->gen)
-		ret = -ENODEV;
-	else if (ivm_should_fail(f->kind == IVM_FILE_SAVE ? "mem_read" :
-				 "mem_write"))
-		ret = -EIO;
-	else if (f->kind == IVM_FILE_SAVE)
-		ret = mig->ops->mem_read(mig, off, buf, len);
-	else
-		ret = mig->ops->mem_write(mig, off, buf, len);
-	ivm_unlock_device(mig, cmd);
+	ret = ivm_file_mem_locked(f, off, buf, len);
+	ivm_unlock_device(f->mig, cmd);
 	return ret;
 }
 
@@ -292,13 +299,69 @@ static int ivm_resume_zero(struct ivm_file *f, u64 off, size_t len)
 	return ivm_file_mem(f, off, f->bounce, len);
 }
 
+/* Stage @len bytes of payload for @off, just copied to the bounce buffer. */
+static void ivm_resume_stage(struct ivm_file *f, u64 off, size_t len)
+{
+	struct ivm_stage *st = &f->stage;
+
+	lockdep_assert_held(&f->lock);
+	if (st->n && st->ext[st->n - 1].off + st->ext[st->n - 1].len == off) {
+		st->ext[st->n - 1].len += len;
+	} else {
+		st->ext[st->n].off = off;
+		st->ext[st->n].len = len;
+		st->ext[st->n].pos = st->used;
+		st->n++;
+	}
+	st->used += len;
+}
+
+/*
+ * Write the staged payload to device memory under one hold of memory_lock:
+ * a stream of scattered 4 KiB records (the dirty pages of a pre-copy) would
+ * otherwise pay for the lock, and on a destination whose memory decoding is
+ * still off (QEMU restores the command register last) for turning it on and
+ * off again, once per page.
+ */
+static int ivm_resume_flush(struct ivm_file *f)
+{
+	struct ivm_stage *st = &f->stage;
+	unsigned int i;
+	int ret;
+	u16 cmd;
+
+	lockdep_assert_held(&f->lock);
+	if (!st->n)
+		return 0;
+	ret = ivm_lock_device(f->mig, &cmd);
+	if (!ret) {
+		for (i = 0; !ret && i < st->n; i++)
+			ret = ivm_file_mem_locked(f, st->ext[i].off,
+						  f->bounce + st->ext[i].pos,
+						  st->ext[i].len);
+		ivm_unlock_device(f->mig, cmd);
+	}
+	st->n = 0;
+	st->used = 0;
+	return ret;
+}
+
+/* A device write failed: a reset (-ENODEV) ends the session, else the stream. */
+static void ivm_resume_failed(struct ivm_file *f, int ret)
+{
+	if (ret != -ENODEV)
+		ivm_parse_fail(&f->parse, "writing device memory failed");
+}
+
 static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 				size_t len, loff_t *ppos)
 {
 	struct ivm_file *f = filp->private_data;
+	struct ivm_stage *st = &f->stage;
+	u8 meta[IVM_META_MAX];
 	struct ivm_seg seg;
 	size_t done = 0;
-	int ret = 0;
+	int ret = 0, err;
 	long used;
 	size_t n;
 
@@ -313,13 +376,13 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 		ivm_parse_peek(&f->parse, &seg);
 		/* Zeros of a ZERO record, also after its last stream byte. */
 		if (seg.kind == IVM_SEG_ZERO) {
+			/* they use the bounce buffer: the staged payload goes first */
 			n = min_t(u64, seg.len, IVM_BOUNCE_SIZE);
-			ret = ivm_resume_zero(f, seg.offset, n);
-			if (ret == -ENODEV)
-				break;
+			ret = ivm_resume_flush(f);
+			if (!ret)
+				ret = ivm_resume_zero(f, seg.offset, n);
 			if (ret) {
-				ivm_parse_fail(&f->parse,
-					       "writing device memory failed");
+				ivm_resume_failed(f, ret);
 				break;
 			}
 			ivm_parse_zero_done(&f->parse, n);
@@ -328,25 +391,32 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 		}
 		if (!len)
 			break;
-		n = seg.kind == IVM_SEG_MEM ? min_t(u64, seg.len, len) : len;
-		n = min_t(size_t, n, IVM_BOUNCE_SIZE);
-		if (copy_from_user(f->bounce, ubuf + done, n)) {
-			ret = -EFAULT;
-			break;
-		}
 		if (seg.kind == IVM_SEG_MEM) {
-			ret = ivm_file_mem(f, seg.offset, f->bounce, n);
-			if (ret == -ENODEV)
-				break;
-			if (ret) {
-				ivm_parse_fail(&f->parse,
-					       "writing device memory failed");
+			if (st->used == IVM_BOUNCE_SIZE || st->n == IVM_STAGE_MAX) {
+				ret = ivm_resume_flush(f);
+				if (ret) {
+					ivm_resume_failed(f, ret);
+					break;
+				}
+			}
+			n = min_t(u64, seg.len, len);
+			n = min_t(size_t, n, IVM_BOUNCE_SIZE - st->used);
+			if (copy_from_user(f->bounce + st->used, ubuf + done, n)) {
+				ret = -EFAULT;
 				break;
 			}
-			ivm_parse_mem_done(&f->parse, f->bounce, n);
+			ivm_parse_mem_done(&f->parse, f->bounce + st->used, n);
+			ivm_resume_stage(f, seg.offset, n);
 			used = n;
 		} else {
-			used = ivm_parse_meta(&f->parse, f->bounce, n);
+			/* only what completes the header or payload being read */
+			n = ivm_parse_meta_want(&f->parse);
+			n = min3(len, n ? n : sizeof(meta), sizeof(meta));
+			if (copy_from_user(meta, ubuf + done, n)) {
+				ret = -EFAULT;
+				break;
+			}
+			used = ivm_parse_meta(&f->parse, meta, n);
 			if (used < 0) {
 				dev_warn_ratelimited(ivm_dev(f->mig),
 						     "migration stream rejected: %s\n",
@@ -361,6 +431,13 @@ static ssize_t ivm_resume_write(struct file *filp, const char __user *ubuf,
 		if (len && signal_pending(current))
 			break;
 		cond_resched();
+	}
+	/* What was consumed reaches the device before write() returns. */
+	err = ivm_resume_flush(f);
+	if (err) {
+		ivm_resume_failed(f, err);
+		if (!ret || ret == -EFAULT)
+			ret = err;
 	}
 	mutex_unlock(&f->lock);
 	/*

@@ -39,6 +39,21 @@ enum ivm_file_kind {
 	IVM_FILE_RESUME,
 };
 
+/* Extents of MEM payload a resume write() staged, for one memory_lock hold. */
+#define IVM_STAGE_MAX		64
+
+struct ivm_extent {
+	u64 off;			/* in device memory */
+	size_t len;
+	size_t pos;			/* in the bounce buffer */
+};
+
+struct ivm_stage {
+	unsigned int n;
+	size_t used;			/* bytes of the bounce buffer they fill */
+	struct ivm_extent ext[IVM_STAGE_MAX];
+};
+
 /**
  * struct ivm_file - a STOP_COPY or RESUMING data file
  * @filp: the anon-inode file
@@ -55,6 +70,8 @@ enum ivm_file_kind {
  * @parse: stream parser of a resume file
  * @bounce: between device and user: IVM_BOUNCE_SIZE bytes for a resume,
  *	IVM_SAVE_BUF_SIZE (a window) for a save
+ * @stage: resume: payload in @bounce not written to the device yet (empty
+ *	between write() calls)
  * @dirty: save: pages of device memory still to send
  * @cover: resume: coverage bitmap of the parser
  * @precopy: save: in PRE_COPY or PRE_COPY_P2P (GET_PRECOPY_INFO works,
@@ -93,6 +110,7 @@ struct ivm_file {
 		struct ivm_parser parse;
 	};
 	u8 *bounce;
+	struct ivm_stage stage;
 	struct ivm_dirty dirty;
 	u8 *cover;
 	bool precopy;

@@ -768,6 +768,30 @@ long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len)
 }
 
 /**
+ * ivm_parse_meta_want - bytes that complete the parser's current piece
+ * @p: the parser
+ *
+ * What a caller copies from the user for the next ivm_parse_meta(), so that
+ * a stream of small records is not copied many times over.
+ *
+ * Return: 1 to IVM_META_MAX while collecting a header or a small payload;
+ * 0 at a memory payload, at zeros to write, after the END record and after
+ * an error (ivm_parse_meta() then consumes nothing or fails).
+ */
+size_t ivm_parse_meta_want(const struct ivm_parser *p)
+{
+	switch (p->phase) {
+	case IVM_PARSE_MEM:
+	case IVM_PARSE_ZERO:
+	case IVM_PARSE_DONE:
+	case IVM_PARSE_ERROR:
+		return 0;
+	default:
+		return p->want - p->have;
+	}
+}
+
+/**
  * ivm_parse_peek - describe what the parser expects next
  * @p: the parser
  * @seg: IVM_SEG_MEM with the device memory range the next bytes belong to,

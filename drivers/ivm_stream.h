@@ -192,6 +192,7 @@ u64 ivm_save_pending(const struct ivm_save_cursor *cur);
 void ivm_parse_init(struct ivm_parser *p, const struct ivm_stream_desc *desc,
 		    u8 *cover);
 long ivm_parse_meta(struct ivm_parser *p, const void *data, size_t len);
+size_t ivm_parse_meta_want(const struct ivm_parser *p);
 void ivm_parse_peek(const struct ivm_parser *p, struct ivm_seg *seg);
 void ivm_parse_mem_done(struct ivm_parser *p, const void *data, u64 n);
 void ivm_parse_zero_done(struct ivm_parser *p, u64 n);

@@ -142,6 +142,17 @@ static int decode(struct ivm_parser *p, const struct ivm_stream_desc *d,
 			memcpy(mem + seg.offset, s + pos, n);
 			ivm_parse_mem_done(p, s + pos, n);
 			used = n;
+		} else if (mode == 5 && ivm_parse_meta_want(p)) {
+			/* as the driver copies: exactly what completes the piece */
+			n = ivm_parse_meta_want(p);
+			if (n > IVM_META_MAX)
+				return -4;
+			n = len - pos < n ? len - pos : n;
+			used = ivm_parse_meta(p, s + pos, n);
+			if (used < 0)
+				return -1;
+			if ((u64)used != n)
+				return -4;	/* wanted more or less than it took */
 		} else {
 			used = ivm_parse_meta(p, s + pos, n);
 			if (used < 0)
@@ -190,6 +201,10 @@ FIXTURE_VARIANT_ADD(codec, mib_plus_page_random) {
 	.mem_size = (1 << 20) + 4096, .mode = 4 };
 FIXTURE_VARIANT_ADD(codec, three_and_half_mib_big) {
 	.mem_size = 7 << 19, .mode = 3 };
+/* meta in exactly the pieces ivm_parse_meta_want() names, as ivm_resume_write() */
+FIXTURE_VARIANT_ADD(codec, mixed_two_mib_meta_want) {
+	.mem_size = 2 << 20, .mode = 5, .content = MIXED };
+FIXTURE_VARIANT_ADD(codec, odd_size_meta_want) { .mem_size = 12345, .mode = 5 };
 
 FIXTURE_SETUP(codec)
 {
