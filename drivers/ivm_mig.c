@@ -37,12 +37,13 @@
 /*
  * PRE_COPY needs the driver's own BAR mappings (6.10+), which it can zap to
  * track writes; precopy=0 hides it, so that the STOP_COPY-only path a VMM
- * takes with a device without PRE_COPY stays testable.
+ * takes with a device without PRE_COPY stays testable.  Read when a device
+ * is bound: a change at run time applies to devices bound afterwards.
  */
 static bool ivm_precopy = true;
-module_param_named(precopy, ivm_precopy, bool, 0444);
+module_param_named(precopy, ivm_precopy, bool, 0644);
 MODULE_PARM_DESC(precopy,
-		 "Offer VFIO_MIGRATION_PRE_COPY with dirty tracking of BAR2 where the kernel allows it (default: Y)");
+		 "Offer VFIO_MIGRATION_PRE_COPY with dirty tracking of BAR2 where the kernel allows it, to devices bound from now on (default: Y)");
 
 /**
  * ivm_lock_device - take memory_lock for writing, with memory decoding on
@@ -553,7 +554,7 @@ int ivm_mig_init(struct ivm_mig *mig, const struct ivm_dev_ops *ops)
 	core_vdev->migration_flags = VFIO_MIGRATION_STOP_COPY |
 				     VFIO_MIGRATION_P2P;
 #ifdef IVM_OWN_BAR_MMAP
-	if (ivm_precopy)
+	if (READ_ONCE(ivm_precopy))
 		core_vdev->migration_flags |= VFIO_MIGRATION_PRE_COPY;
 #endif
 	core_vdev->mig_ops = &ivm_mig_ops;
