@@ -138,6 +138,27 @@ int l1_fill(const char *bdf, uint64_t seed, uint64_t *size);
 /* Compares all of BAR2 with @img; returns 0 if equal, -1 otherwise (diagnosed). */
 int l1_check(const char *bdf, const struct e2e_image *img);
 
+/*
+ * Sets module parameter @param (if not NULL) of the driver @bdf is bound to
+ * to @value, then unbinds @bdf and binds it to that driver again (its
+ * driver_override keeps it there), so that the driver probes it anew; 0 or
+ * -1 (diagnosed).
+ */
+int l1_rebind(const char *bdf, const char *param, const char *value);
+
+/* ---- emulated ivshmem-plain devices (emu.c): QEMU migrates their BAR2 as RAM --- */
+
+/*
+ * A tmpfs of at least @bytes in the work directory for their backing files
+ * (mounted on first use, made bigger if needed); its path or NULL (diagnosed).
+ */
+const char *emu_dir(uint64_t bytes);
+void emu_cleanup(void);
+/* Creates @path (@size bytes, all reserved) holding the pattern of @seed; 0 or -1. */
+int emu_fill(const char *path, uint64_t size, uint64_t seed);
+/* Compares the file @path with @img; 0 if equal, -1 otherwise (diagnosed). */
+int emu_check(const char *path, const struct e2e_image *img);
+
 /* ---- L2 QEMU ----------------------------------------------------------------- */
 
 struct e2e_lbuf {
@@ -158,6 +179,7 @@ struct e2e_qemu {
 	char qmp_path[512], qt_path[512];
 	int ndev;
 	const char *bdf[E2E_MAX_DEVS];
+	bool emu;		/* its devices are emulated ivshmem-plain (e2e_vm.emu_size) */
 	bool exited;
 	int wstatus;
 	bool hung;		/* a command went unanswered: fail the next ones at once */
@@ -170,6 +192,11 @@ struct e2e_vm {
 	int ndev;
 	const char *bdf[E2E_MAX_DEVS];
 	const char *vfio_opts;		/* appended to each -device vfio-pci,... */
+	/*
+	 * Non-zero: the devices are emulated ivshmem-plain with a BAR2 of this
+	 * size, bdf[i] the path of each one's backing file (emu_fill()).
+	 */
+	uint64_t emu_size;
 	bool incoming;			/* -incoming defer (else -S) */
 	const char *extra[16];		/* more arguments, NULL terminated */
 };
@@ -189,6 +216,11 @@ bool qemu_wait_exit(struct e2e_qemu *q, const char *what);
 int qemu_multifd_lost_packet(struct e2e_qemu *dst);
 /* Prints the tail of its output and its events as diagnostics. */
 void qemu_dump(struct e2e_qemu *q, const char *why);
+/*
+ * Prints the last @lines lines of its output, e.g. the trace points that
+ * E2E_QEMU_TRACE (a -trace pattern, "vfio_*" say) turned on in every QEMU.
+ */
+void qemu_log_tail(struct e2e_qemu *q, int lines);
 /* Does its output (stderr) contain @needle? */
 bool qemu_log_has(struct e2e_qemu *q, const char *needle);
 
@@ -254,7 +286,8 @@ struct mig_result {
 	char status[32];
 	char error[512];
 	long long downtime_ms, total_ms, setup_ms;
-	long long vfio_bytes, ram_bytes;
+	long long vfio_bytes, ram_bytes;	/* ram: all of the stream (QEMU 8.1+) */
+	long long ram_normal_bytes;		/* guest RAM pages sent whole (ram.normal-bytes) */
 };
 
 /*
@@ -324,6 +357,8 @@ struct mig_case {
 	const char *src_bdf[E2E_MAX_DEVS];
 	const char *dst_bdf[E2E_MAX_DEVS];	/* NULL: no destination VM yet */
 	const char *vfio_opts;		/* NULL: e2e_vfio_opts(src_bdf[0]) */
+	/* non-zero: emulated devices of this BAR2 size, src_bdf/dst_bdf their files */
+	uint64_t emu_size;
 	const char *src_extra[8], *dst_extra[8];
 	const char *caps;		/* migrate-set-capabilities list for both, or NULL */
 	bool hold;			/* start with mig_set_hold() instead of mig_set_fast() */

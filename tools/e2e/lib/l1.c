@@ -112,3 +112,61 @@ int l1_check(const char *bdf, const struct e2e_image *img)
 		diag("L1: %s: %lld of %zu BAR2 bytes differ from the expected contents", bdf, bad, len);
 	return bad ? -1 : 0;
 }
+
+/* The name of the driver @bdf is bound to, into @drv; 0 or -1 (diagnosed). */
+static int l1_driver(const char *bdf, char *drv, size_t len)
+{
+	char path[300], link[300];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		diag("L1: %s is bound to no driver (%s)", bdf, strerror(errno));
+		return -1;
+	}
+	link[n] = 0;
+	base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	if (strlen(base) >= len) {
+		diag("L1: %s: driver name '%s' too long", bdf, base);
+		return -1;
+	}
+	memcpy(drv, base, strlen(base) + 1);
+	return 0;
+}
+
+static int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = write(fd, val, strlen(val));
+		close(fd);
+	}
+	if (n != (ssize_t)strlen(val)) {
+		diag("L1: writing '%s' to %s: %s", val, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int l1_rebind(const char *bdf, const char *param, const char *value)
+{
+	char drv[64], path[400];
+
+	if (l1_driver(bdf, drv, sizeof(drv)))
+		return -1;
+	if (param) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/module/parameters/%s", drv, param);
+		if (sysfs_write(path, value))
+			return -1;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
+	if (sysfs_write(path, bdf))
+		return -1;
+	/* driver_override (scripts/bind.sh) still names it: bind it back */
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	return sysfs_write(path, bdf);
+}

@@ -300,6 +300,7 @@ int mig_wait(struct e2e_qemu *q, const char *final, struct mig_result *r)
 		final = "completed|failed|cancelled";
 	memset(r, 0, sizeof(*r));
 	r->downtime_ms = r->total_ms = r->setup_ms = r->vfio_bytes = r->ram_bytes = -1;
+	r->ram_normal_bytes = -1;
 	snprintf(what, sizeof(what), "migration: waiting for %s", final);
 	wait_begin(&w, q, what);
 	while (!wait_check(&w)) {
@@ -328,8 +329,10 @@ int mig_wait(struct e2e_qemu *q, const char *final, struct mig_result *r)
 		json_int(rep, "setup-time", &r->setup_ms);
 		if (v)
 			json_int(v, "transferred", &r->vfio_bytes);
-		if (ram)
+		if (ram) {
 			json_int(ram, "transferred", &r->ram_bytes);
+			json_int(ram, "normal-bytes", &r->ram_normal_bytes);
+		}
 	}
 	if (!rep || !word_in(r->status, final)) {
 		diag("[%s] migration status '%s' after %lld s, waited for %s", q->name,

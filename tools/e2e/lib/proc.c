@@ -92,8 +92,10 @@ static void cleanup(void)
 	for (i = 0; i < sizeof(g_children) / sizeof(g_children[0]); i++)
 		if (g_children[i] > 0)
 			waitpid(g_children[i], NULL, 0);
-	if (g_dir[0] && !getenv("E2E_KEEP"))
+	if (g_dir[0] && !getenv("E2E_KEEP")) {
+		emu_cleanup();
 		nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
 }
 
 static void on_signal(int sig)

@@ -65,8 +65,9 @@ static int connect_wait(struct e2e_qemu *q, const char *path, struct e2e_wait *w
 
 int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 {
-	char devarg[E2E_MAX_DEVS][512], qmparg[600], qtarg[600], fw[300];
+	char devarg[E2E_MAX_DEVS][512], objarg[E2E_MAX_DEVS][512], qmparg[600], qtarg[600];
 	const char *argv[64];
+	char fw[300];
 	long long t0 = now_ms();
 	struct e2e_wait w;
 	char *greeting;
@@ -83,9 +84,10 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	unlink(q->qmp_path);
 	unlink(q->qt_path);
 	q->ndev = vm->ndev;
+	q->emu = vm->emu_size != 0;
 	q->state_bytes = GUEST_RAM;
 	for (i = 0; i < vm->ndev; i++)
-		q->state_bytes += bar2_size(vm->bdf[i]);
+		q->state_bytes += q->emu ? vm->emu_size : bar2_size(vm->bdf[i]);
 
 	argv[argc++] = QEMU_BIN;
 	argv[argc++] = "-accel";
@@ -109,7 +111,23 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	argv[argc++] = "/dev/null";
 	argv[argc++] = "-name";		/* thread names in the diagnostics of a hang */
 	argv[argc++] = "debug-threads=on";
-	for (i = 0; i < vm->ndev; i++) {
+	for (i = 0; i < vm->ndev && q->emu; i++) {
+		/*
+		 * shared, as ivshmem memory is; master=on: QEMU migrates a
+		 * master's memory as RAM (a peer's it refuses to migrate)
+		 */
+		q->bdf[i] = vm->bdf[i];
+		snprintf(objarg[i], sizeof(objarg[i]),
+			 "memory-backend-file,id=ivmem%d,size=%llu,mem-path=%s,share=on", i,
+			 (unsigned long long)vm->emu_size, vm->bdf[i]);
+		snprintf(devarg[i], sizeof(devarg[i]),
+			 "ivshmem-plain,id=ivs%d,memdev=ivmem%d,master=on,addr=0x%x", i, i, L2_SLOT(i));
+		argv[argc++] = "-object";
+		argv[argc++] = objarg[i];
+		argv[argc++] = "-device";
+		argv[argc++] = devarg[i];
+	}
+	for (i = 0; i < vm->ndev && !q->emu; i++) {
 		q->bdf[i] = vm->bdf[i];
 		snprintf(devarg[i], sizeof(devarg[i]),
 			 "vfio-pci,host=%s,id=ivs%d,addr=0x%x,migration-events=on%s",
@@ -123,8 +141,24 @@ int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm)
 	} else {
 		argv[argc++] = "-S";
 	}
-	for (i = 0; vm->extra[i] && argc < 62; i++)
+	for (i = 0; vm->extra[i] && argc < 60; i++)
 		argv[argc++] = vm->extra[i];
+	/*
+	 * E2E_QEMU_TRACE: trace point patterns (space separated) for a
+	 * diagnosis, timestamped into the log (qemu_log_tail())
+	 */
+	if (getenv("E2E_QEMU_TRACE")) {
+		static char trace[512];
+		char *save = NULL, *tok;
+
+		snprintf(trace, sizeof(trace), "%s", getenv("E2E_QEMU_TRACE"));
+		argv[argc++] = "-msg";
+		argv[argc++] = "timestamp=on";
+		for (tok = strtok_r(trace, " ", &save); tok && argc < 62; tok = strtok_r(NULL, " ", &save)) {
+			argv[argc++] = "-trace";
+			argv[argc++] = tok;
+		}
+	}
 	argv[argc] = NULL;
 
 	{
@@ -316,6 +350,16 @@ void qemu_dump(struct e2e_qemu *q, const char *why)
 		q->threads_dumped = true;
 		dump_threads(q);
 	}
+}
+
+void qemu_log_tail(struct e2e_qemu *q, int lines)
+{
+	char prefix[64], *s = read_file(q->log, 256 * 1024);
+
+	snprintf(prefix, sizeof(prefix), "[%s log] ", q->name);
+	if (s && *s)
+		diag_text(prefix, s, lines);
+	free(s);
 }
 
 int qemu_multifd_lost_packet(struct e2e_qemu *dst)

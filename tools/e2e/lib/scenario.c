@@ -20,11 +20,23 @@ static void vm_from_case(struct e2e_vm *vm, const struct mig_case *c, const char
 	vm->ndev = c->ndev;
 	for (i = 0; i < c->ndev; i++)
 		vm->bdf[i] = bdf[i];
+	vm->emu_size = c->emu_size;
 	/* default: what this kernel needs (probed on the first source device) */
-	vm->vfio_opts = c->vfio_opts ? c->vfio_opts : e2e_vfio_opts(c->src_bdf[0]);
+	if (!c->emu_size)
+		vm->vfio_opts = c->vfio_opts ? c->vfio_opts : e2e_vfio_opts(c->src_bdf[0]);
 	vm->incoming = incoming;
 	for (i = 0; i < 8 && extra[i]; i++)
 		vm->extra[i] = extra[i];
+}
+
+/* Fills BAR2 of a source or destination device with the pattern of @seed. */
+static int dev_fill(const struct mig_case *c, const char *bdf, uint64_t seed, uint64_t *size)
+{
+	if (!c->emu_size)
+		return l1_fill(bdf, seed, size);
+	if (size)
+		*size = c->emu_size;
+	return emu_fill(bdf, c->emu_size, seed);
 }
 
 int case_start_dst(struct mig_ctx *x, const char *const *bdf)
@@ -66,12 +78,12 @@ int case_setup(struct mig_ctx *x, const struct mig_case *c)
 			diag("device %d of the source is not set (IVSHMEM_BDF_* missing?)", i);
 			return -1;
 		}
-		if (l1_fill(c->src_bdf[i], seed, &size))
+		if (dev_fill(c, c->src_bdf[i], seed, &size))
 			return -1;
 		img_init(&x->img[i], size, seed);
 		regs_random(&x->regs[i]);
 		/* the destination starts from different contents, so nothing passes by chance */
-		if (c->dst_bdf[i] && l1_fill(c->dst_bdf[i], ~seed, NULL))
+		if (c->dst_bdf[i] && dev_fill(c, c->dst_bdf[i], ~seed, NULL))
 			return -1;
 		diag("device %d: %s -> %s, BAR2 %llu KiB, pattern seed 0x%llx, INTRMASK 0x%08x INTRSTATUS 0x%08x",
 		     i, c->src_bdf[i], c->dst_bdf[i] ? c->dst_bdf[i] : "(file)",
@@ -98,7 +110,7 @@ int case_setup(struct mig_ctx *x, const struct mig_case *c)
 	if (qmp_ok(&x->src, "{\"execute\":\"cont\"}") ||
 	    qmp_wait_status(&x->src, "running"))
 		return -1;
-	for (i = 0; i < c->ndev; i++) {
+	for (i = 0; i < c->ndev && !c->emu_size; i++) {
 		char id[16];
 
 		snprintf(id, sizeof(id), "ivs%d", i);
@@ -139,7 +151,8 @@ static int all_dev_state(struct e2e_qemu *q, int ndev, const char *want)
 	char id[16], st[64];
 	int i, ret = 0;
 
-	for (i = 0; i < ndev; i++) {
+	/* an emulated ivshmem-plain has no VFIO migration state */
+	for (i = 0; i < ndev && !q->emu; i++) {
 		snprintf(id, sizeof(id), "ivs%d", i);
 		qmp_dev_state(q, id, st, sizeof(st));
 		if (strcmp(st, want)) {
@@ -206,7 +219,7 @@ int case_check_l1(struct mig_ctx *x, const char *const *bdf)
 	for (i = 0; i < x->c->ndev; i++) {
 		long long t0 = now_ms();
 
-		if (l1_check(bdf[i], &x->img[i]))
+		if (x->c->emu_size ? emu_check(bdf[i], &x->img[i]) : l1_check(bdf[i], &x->img[i]))
 			ret = -1;
 		else
 			diag("L1: %s: all %llu KiB of BAR2 as expected (%lld ms)", bdf[i],
