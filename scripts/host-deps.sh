@@ -3,6 +3,7 @@
 # Install the host packages the VM harness needs (Debian): only when one is missing, with apt-get update first.
 #   host-deps.sh          the harness's (make check, demo, ...; .ci/run)
 #   host-deps.sh docs     graphviz, for make docs (Documentation/*.dot -> .svg)
+#   host-deps.sh bench    gnuplot, for make bench's plot of downtime against BAR2 size
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 case ${1:-harness} in
@@ -15,8 +16,11 @@ harness)
 docs)
 	pkgs=graphviz
 	tools="dot" ;;
+bench)
+	pkgs=gnuplot-nox
+	tools="gnuplot" ;;
 *)
-	die "usage: $0 [harness|docs]" ;;
+	die "usage: $0 [harness|docs|bench]" ;;
 esac
 missing=
 for p in $pkgs; do

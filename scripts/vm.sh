@@ -72,6 +72,8 @@ ls -1dt "$IVM_CACHE"/runs/*/ 2>/dev/null | tail -n +12 | while read -r d; do
 done
 RUN=$(mktemp -d "$IVM_CACHE/runs/$LANE-$MODE-$(date +%Y%m%d-%H%M%S)-XXXX")
 echo $$ > "$RUN/pid"
+# a caller that wants to find this run's results (scripts/bench.sh) names a file for its path
+[ -n "${IVM_RUN_NOTE:-}" ] && echo "$RUN" > "$IVM_RUN_NOTE"
 SH=$RUN/share
 mkdir -p "$SH/results" "$SH/guest" "$SH/src" "$RUN/kselftest"
 HSTEPS=$RUN/host-steps.tsv
@@ -294,8 +296,17 @@ if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 			warn "make demo: building tools/e2e/qemu_mig_demo failed, the demo runs without live migration: $(build_err e2e-demo)"
 		fi
 	fi
+	if [ "$MODE" = bench ] && [ -f "$SH/src/tools/e2e/Makefile" ] && [ "${IVM_BENCH_DOWNTIME:-1}" != 0 ]; then
+		if build e2e-bench "make -C /mnt/ivm/share/src/tools/e2e KSFT_INC=/mnt/ivm/kselftest qemu_mig_downtime"; then
+			hstep ok "build tools/e2e/qemu_mig_downtime"
+		else
+			warn "make bench: building tools/e2e/qemu_mig_downtime failed, no downtime part: $(build_err e2e-bench)"
+		fi
+	fi
 	if [ "$MODE" = demo ] && [ -x "$SH/src/$d/$MODE" ]; then
 		PROGRAM=guest/demo.sh    # tools/demo/demo, then the live migration of tools/e2e
+	elif [ "$MODE" = bench ] && [ -x "$SH/src/$d/$MODE" ]; then
+		PROGRAM=guest/bench.sh   # tools/bench/bench, then the downtime side by side of tools/e2e
 	elif [ -x "$SH/src/$d/$MODE" ]; then
 		PROGRAM=src/$d/$MODE
 	else
@@ -488,8 +499,8 @@ IVM_ROWS=$rows
 IVM_COLS=$cols
 IVM_TERM=${TERM:-linux}
 CONF
-# settings for the demo / bench programs pass through to the guest
-env | grep -E '^IVM_(BENCH|DEMO)_[A-Z0-9_]+=' | sed -E "s/^([^=]+)=(.*)$/export \1='\2'/" >> "$SH/ivm.conf"
+# settings for the demo / bench programs, and for the test programs (E2E_*, VMT_SEED), pass through to the guest
+env | grep -E '^(IVM_(BENCH|DEMO)_[A-Z0-9_]+|E2E_[A-Z0-9_]+|VMT_SEED)=' | sed -E "s/^([^=]+)=(.*)$/export \1='\2'/" >> "$SH/ivm.conf"
 
 # ---- boot ------------------------------------------------------------------------------------------------------------
 # no_timer_check: on a loaded host TCG can miss the boot-time IO-APIC timer check, which then panics.
