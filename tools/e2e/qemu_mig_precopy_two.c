@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "e2e.h"
-#include "vmt_util.h"
 
 /* Both devices' last VFIO_MIGRATION state is "pre-copy". */
 static bool both_precopy(struct mig_ctx *x, bool say)
@@ -23,30 +22,6 @@ static bool both_precopy(struct mig_ctx *x, bool say)
 	if (say && (strcmp(a, "pre-copy") || strcmp(b, "pre-copy")))
 		diag("[src] device states '%s' and '%s', not both pre-copy", a, b);
 	return !strcmp(a, "pre-copy") && !strcmp(b, "pre-copy");
-}
-
-/* Polls until @bytes of device data went out with both devices in pre-copy. */
-static int wait_both(struct mig_ctx *x, long long bytes, const char *what)
-{
-	struct e2e_wait w;
-	long long last = -1;
-
-	wait_begin(&w, &x->src, what);
-	while (!wait_check(&w)) {
-		if (mig_wait(&x->src, "active", &x->res))
-			return -1;
-		if (x->res.vfio_bytes >= bytes) {
-			if (!both_precopy(x, true))
-				return -1;
-			mig_print("[src] both in pre-copy", &x->res);
-			return 0;
-		}
-		if (last >= 0 && x->res.vfio_bytes > last)
-			prog_note(x->src.pid, "device data");
-		last = x->res.vfio_bytes;
-		vmt_sleep_ms(200);
-	}
-	return -1;
 }
 
 int main(void)
@@ -72,7 +47,7 @@ int main(void)
 	sum = (long long)(x.img[0].size + x.img[1].size);
 	if (t_begin("precopy_in_flight_both")) {
 		ok = !mig_start(&x.src, x.uri) &&
-		     !wait_both(&x, 16 * E2E_MiB, "pre-copy of both: the first 16 MiB of device data");
+		     !pc_wait_bytes(&x, 16 * E2E_MiB, "pre-copy of both: the first 16 MiB of device data");
 		if (!ok)
 			case_dump(&x, "no pre-copy of both devices in flight");
 		t_end(ok, true);

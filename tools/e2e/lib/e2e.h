@@ -423,7 +423,7 @@ void pc_begin(struct mig_ctx *x, struct mig_case *c, const char *prog, int nplan
 void pc_step_offers(const struct mig_case *c);
 /*
  * Polls the source until QEMU has sent at least @bytes of device data while
- * the migration is active and the device still in pre-copy; 0 or -1
+ * the migration is active and every device still in pre-copy; 0 or -1
  * (diagnosed: it switched over, ended, or stalled first).
  */
 int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what);

@@ -9,6 +9,7 @@
  * must show the device data moved before the switchover (query-migrate's
  * vfio bytes while active, the device still in "pre-copy").
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "e2e.h"
@@ -38,18 +39,23 @@ int pc_offers(const char *bdf)
 int pc_wait_bytes(struct mig_ctx *x, long long bytes, const char *what)
 {
 	long long last = -1;
-	char st[32];
+	char st[32], id[16];
 	struct e2e_wait w;
+	int i;
 
 	wait_begin(&w, &x->src, what);
 	while (!wait_check(&w)) {
 		if (mig_wait(&x->src, "active", &x->res))
 			return -1;
-		qmp_dev_state(&x->src, "ivs0", st, sizeof(st));
-		if (strcmp(st, "pre-copy")) {
-			diag("[src] device state '%s' (not pre-copy) after %lld of %lld bytes of device data",
-			     st, x->res.vfio_bytes, bytes);
-			return -1;
+		/* every device of the VM */
+		for (i = 0; i < x->c->ndev; i++) {
+			snprintf(id, sizeof(id), "ivs%d", i);
+			qmp_dev_state(&x->src, id, st, sizeof(st));
+			if (strcmp(st, "pre-copy")) {
+				diag("[src] device %s state '%s' (not pre-copy) after %lld of %lld bytes of device data",
+				     id, st, x->res.vfio_bytes, bytes);
+				return -1;
+			}
 		}
 		if (x->res.vfio_bytes >= bytes) {
 			mig_print("[src] in pre-copy", &x->res);
