@@ -473,7 +473,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
 # ---- guest configuration (one for all guests; each learns its number K from ivm.guest=K on its command line) -----
-cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/guest/demo.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
+cp "$IVM_SCRIPTS/guest/init.sh" "$IVM_SCRIPTS/guest/demo.sh" "$IVM_SCRIPTS/guest/bench.sh" "$IVM_SCRIPTS/bind.sh" "$SH/guest/"
 chmod +x "$SH/guest/"*
 rows='' cols=''
 if [ "$MODE" = shell ] && [ -t 0 ]; then read -r rows cols < <(stty size 2>/dev/null) || true; fi
