@@ -15,6 +15,9 @@ int main(void)
 	struct mig_ctx x;
 	bool ok;
 
+	/* case_teardown() must find nothing to free if the set-up never ran */
+	memset(&x, 0, sizeof(x));
+	x.src.qmp = x.src.qt = x.dst.qmp = x.dst.qt = -1;
 	e2e_init("qemu_mig_two_devices", 7);
 	c.src_bdf[0] = e2e_env_bdf("A");
 	c.dst_bdf[0] = e2e_env_bdf("B");
