@@ -96,6 +96,14 @@ const char *e2e_vfio_opts(const char *probe_bdf);
 #define E2E_DMALOG_OK		1
 #define E2E_DMALOG_NO_DRIVER	2
 int e2e_can_report(const char *probe_bdf);
+/*
+ * Runs @argv (stdout and stderr into *@out, malloc'd, if @out), judged by
+ * progress like every wait; its exit status (128 + signal if killed by one),
+ * or -1 if it could not run or stalled (killed, diagnosed).
+ */
+int e2e_run(char *const argv[], char **out);
+/* The same for a command that moves @stake bytes (a migration): its overall limit grows with them (e2e_limit_ms()). */
+int e2e_run_stake(char *const argv[], char **out, uint64_t stake);
 /* Does this QEMU's vfio-pci have property @prop? */
 bool e2e_vfio_has_prop(const char *prop);
 /* Does this QEMU have the user-creatable object type @type ("-object help")? */
@@ -145,6 +153,12 @@ int l1_check(const char *bdf, const struct e2e_image *img);
  * -1 (diagnosed).
  */
 int l1_rebind(const char *bdf, const char *param, const char *value);
+/* The driver @bdf is bound to, into @drv ("" if none); 0, or -1 if @drv is too short. */
+int l1_driver(const char *bdf, char *drv, size_t len);
+/* Unbinds @bdf from its driver (if any) and clears its driver_override; 0 or -1 (diagnosed). */
+int l1_unbind(const char *bdf);
+/* Binds @bdf to driver @drv through driver_override; 0 or -1 (diagnosed). */
+int l1_bind(const char *bdf, const char *drv);
 
 /* ---- emulated ivshmem-plain devices (emu.c): QEMU migrates their BAR2 as RAM --- */
 
@@ -182,6 +196,7 @@ struct e2e_qemu {
 	bool emu;		/* its devices are emulated ivshmem-plain (e2e_vm.emu_size) */
 	bool exited;
 	int wstatus;
+	bool foreign;		/* started by someone else (qemu_attach()): watched, never signalled */
 	bool hung;		/* a command went unanswered: fail the next ones at once */
 	bool threads_dumped;
 	uint64_t state_bytes;	/* guest RAM + BAR2 of its devices: what a migration moves */
@@ -202,6 +217,14 @@ struct e2e_vm {
 };
 
 int qemu_start(struct e2e_qemu *q, const char *name, const struct e2e_vm *vm);
+/*
+ * Takes on a QEMU someone else started (libvirt) as @name: process @pid,
+ * its qtest socket @qt_path (QMP is its starter's), its output in @log, the
+ * devices of @vm; waits for the socket judged by progress.  0 or -1
+ * (diagnosed).  qemu_stop() only lets go of it.
+ */
+int qemu_attach(struct e2e_qemu *q, const char *name, pid_t pid, const char *qt_path,
+		const char *log, const struct e2e_vm *vm);
 /* QMP quit (or SIGKILL after a grace period); idempotent. */
 void qemu_stop(struct e2e_qemu *q);
 /* Has it exited (within @wait_ms, a short grace, not a verdict)?  Reaps it. */

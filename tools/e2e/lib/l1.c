@@ -113,8 +113,7 @@ int l1_check(const char *bdf, const struct e2e_image *img)
 	return bad ? -1 : 0;
 }
 
-/* The name of the driver @bdf is bound to, into @drv; 0 or -1 (diagnosed). */
-static int l1_driver(const char *bdf, char *drv, size_t len)
+int l1_driver(const char *bdf, char *drv, size_t len)
 {
 	char path[300], link[300];
 	const char *base;
@@ -122,10 +121,8 @@ static int l1_driver(const char *bdf, char *drv, size_t len)
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
 	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		diag("L1: %s is bound to no driver (%s)", bdf, strerror(errno));
-		return -1;
-	}
+	if (n < 0)
+		n = 0;
 	link[n] = 0;
 	base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
 	if (strlen(base) >= len) {
@@ -158,6 +155,10 @@ int l1_rebind(const char *bdf, const char *param, const char *value)
 
 	if (l1_driver(bdf, drv, sizeof(drv)))
 		return -1;
+	if (!drv[0]) {
+		diag("L1: %s is bound to no driver", bdf);
+		return -1;
+	}
 	if (param) {
 		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/module/parameters/%s", drv, param);
 		if (sysfs_write(path, value))
@@ -169,4 +170,43 @@ int l1_rebind(const char *bdf, const char *param, const char *value)
 	/* driver_override (scripts/bind.sh) still names it: bind it back */
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
 	return sysfs_write(path, bdf);
+}
+
+int l1_unbind(const char *bdf)
+{
+	char drv[64], path[400];
+
+	if (l1_driver(bdf, drv, sizeof(drv)))
+		return -1;
+	if (drv[0]) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", drv);
+		if (sysfs_write(path, bdf))
+			return -1;
+	}
+	/* an empty line clears it */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	return sysfs_write(path, "\n");
+}
+
+int l1_bind(const char *bdf, const char *drv)
+{
+	char cur[64], path[400];
+
+	if (l1_driver(bdf, cur, sizeof(cur)))
+		return -1;
+	if (!strcmp(cur, drv))
+		return 0;
+	if (cur[0] && l1_unbind(bdf))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (sysfs_write(path, drv))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", drv);
+	if (sysfs_write(path, bdf))
+		return -1;
+	if (l1_driver(bdf, cur, sizeof(cur)) || strcmp(cur, drv)) {
+		diag("L1: %s: bound to '%s' after binding it to %s", bdf, cur, drv);
+		return -1;
+	}
+	return 0;
 }

@@ -235,18 +235,19 @@ uint64_t e2e_env_size(const char *name)
 	return s ? strtoull(s, NULL, 0) : 0;
 }
 
-/* Runs a command, returns its output (stdout + stderr) or NULL. */
-static char *run_capture(char *const argv[])
+int e2e_run_stake(char *const argv[], char **out, uint64_t stake)
 {
 	char path[512];
 	struct e2e_wait w;
+	int fd, st = -1, ret = -1;
 	pid_t pid;
-	int fd, st;
 
+	if (out)
+		*out = NULL;
 	snprintf(path, sizeof(path), "%s/cmd.out", g_dir);
 	pid = fork();
 	if (pid < 0)
-		return NULL;
+		return -1;
 	if (!pid) {
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0)
@@ -260,11 +261,18 @@ static char *run_capture(char *const argv[])
 		_exit(127);
 	}
 	child_add(pid);
-	/* a probe that computes is progressing; one that sleeps forever is not */
+	/* a command that computes or does I/O is progressing; one that sleeps forever is not */
 	prog_watch(pid, argv[0]);
 	wait_begin(&w, NULL, argv[0]);
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (wait_check(&w)) {
+	w.limit_ms = e2e_limit_ms(stake);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid) {
+			ret = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			break;
+		}
+		if (r < 0 || wait_check(&w)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			break;
@@ -273,7 +281,23 @@ static char *run_capture(char *const argv[])
 	}
 	prog_unwatch(pid);
 	child_del(pid);
-	return read_file(path, 0);
+	if (out)
+		*out = read_file(path, 0);
+	return ret;
+}
+
+int e2e_run(char *const argv[], char **out)
+{
+	return e2e_run_stake(argv, out, 0);
+}
+
+/* Runs a command, returns its output (stdout + stderr) or NULL. */
+static char *run_capture(char *const argv[])
+{
+	char *out;
+
+	e2e_run(argv, &out);
+	return out;
 }
 
 static char *g_qemu_version;

@@ -242,9 +242,45 @@ static char proc_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
+int qemu_attach(struct e2e_qemu *q, const char *name, pid_t pid, const char *qt_path,
+		const char *log, const struct e2e_vm *vm)
+{
+	struct e2e_wait w;
+	int i;
+
+	memset(q, 0, sizeof(*q));
+	q->qmp = q->qt = -1;
+	q->foreign = true;
+	q->pid = pid;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	snprintf(q->log, sizeof(q->log), "%s", log);
+	snprintf(q->qt_path, sizeof(q->qt_path), "%s", qt_path);
+	q->ndev = vm->ndev;
+	q->state_bytes = GUEST_RAM;
+	for (i = 0; i < vm->ndev; i++) {
+		q->bdf[i] = vm->bdf[i];
+		q->state_bytes += bar2_size(vm->bdf[i]);
+	}
+	prog_watch(pid, name);
+	wait_begin(&w, q, "qtest socket");
+	q->qt = connect_wait(q, q->qt_path, &w);
+	if (q->qt < 0) {
+		qemu_dump(q, "did not open its qtest socket");
+		qemu_stop(q);
+		return -1;
+	}
+	diag("[%s] attached to pid %d (qtest %s)", name, (int)pid, qt_path);
+	return 0;
+}
+
 /* Cleanup, not a verdict: a QEMU that does not quit in a grace period is killed. */
 void qemu_stop(struct e2e_qemu *q)
 {
+	if (q->foreign) {
+		if (!q->exited && q->pid > 0)
+			prog_unwatch(q->pid);
+		q->exited = true;
+	}
 	if (q->pid > 0 && !qemu_exited(q, 0)) {
 		char st = proc_state(q->pid);
 

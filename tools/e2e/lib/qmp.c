@@ -155,11 +155,14 @@ bool qemu_exited(struct e2e_qemu *q, int wait_ms)
 	if (q->exited || q->pid <= 0)
 		return true;
 	for (;;) {
-		pid_t r = waitpid(q->pid, &q->wstatus, WNOHANG);
+		/* not our child: it is gone when the pid is */
+		pid_t r = q->foreign ? (kill(q->pid, 0) && errno == ESRCH ? q->pid : 0) :
+			  waitpid(q->pid, &q->wstatus, WNOHANG);
 
 		if (r == q->pid) {
 			q->exited = true;
-			child_del(q->pid);
+			if (!q->foreign)
+				child_del(q->pid);
 			prog_unwatch(q->pid);
 			return true;
 		}
