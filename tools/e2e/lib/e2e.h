@@ -363,11 +363,14 @@ struct e2e_wait {
 	struct e2e_qemu *q;	/* the QEMU waited for (its state_bytes set the limit), or NULL */
 	long long t0, rx;	/* start; last bytes received for this wait */
 	long long limit_ms;
+	uint64_t stake;		/* the bytes at stake that set limit_ms (wait_set_stake()) */
 	char what[96];
 	bool gave_up;
 };
 
 void wait_begin(struct e2e_wait *w, struct e2e_qemu *q, const char *what);
+/* The overall limit of @w for @bytes at stake (what a migration moves), not its QEMU's. */
+void wait_set_stake(struct e2e_wait *w, uint64_t bytes);
 /* Bytes for this wait arrived (part of a long reply): progress of this wait. */
 void wait_rx(struct e2e_wait *w);
 /* 0: go on waiting; -1: give up (stall or limit: diagnosed, naming who stalled). */

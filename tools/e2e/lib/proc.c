@@ -264,7 +264,7 @@ int e2e_run_stake(char *const argv[], char **out, uint64_t stake)
 	/* a command that computes or does I/O is progressing; one that sleeps forever is not */
 	prog_watch(pid, argv[0]);
 	wait_begin(&w, NULL, argv[0]);
-	w.limit_ms = e2e_limit_ms(stake);
+	wait_set_stake(&w, stake);
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 

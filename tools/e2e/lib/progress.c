@@ -410,8 +410,14 @@ void wait_begin(struct e2e_wait *w, struct e2e_qemu *q, const char *what)
 	memset(w, 0, sizeof(*w));
 	w->q = q;
 	w->t0 = w->rx = now_ms();
-	w->limit_ms = e2e_limit_ms(q ? q->state_bytes : 0);
+	wait_set_stake(w, q ? q->state_bytes : 0);
 	snprintf(w->what, sizeof(w->what), "%s", what);
+}
+
+void wait_set_stake(struct e2e_wait *w, uint64_t bytes)
+{
+	w->stake = bytes;
+	w->limit_ms = e2e_limit_ms(bytes);
 }
 
 void wait_rx(struct e2e_wait *w)
@@ -463,8 +469,8 @@ int wait_check(struct e2e_wait *w)
 		explain(why, sizeof(why));
 		diag("%s%s: gave up after %lld s, the limit for %llu MiB of state (%lld s + %lld ms per MiB%s), although QEMU progressed: %s",
 		     tag, w->what, (now - w->t0) / 1000,
-		     (unsigned long long)((w->q ? w->q->state_bytes : 0) >> 20),
-		     e2e_limit_ms(0) / 1000, e2e_limit_ms(MIN_RATE_BPS) - e2e_limit_ms(0),
+		     (unsigned long long)(w->stake >> 20),
+		     e2e_limit_ms(0) / 1000, e2e_limit_ms(E2E_MiB) - e2e_limit_ms(0),
 		     getenv("E2E_TIMEOUT") ? ", scaled by E2E_TIMEOUT" : "", why);
 		w->gave_up = true;
 		return -1;
