@@ -30,6 +30,13 @@ IVM_KO_NAME=${IVM_KO_NAME:-ivshmem-vfio-pci}
 # kernels have CONFIG_MODULE_COMPRESS_XZ (dkms and modules_install compress with xz).
 IVM_PACKAGES_BASE="linux-image-amd64 linux-headers-amd64 gcc make libc6-dev kmod mount pciutils qemu-system-x86 socat"
 IVM_PACKAGES_BASE="$IVM_PACKAGES_BASE dkms debhelper dh-dkms build-essential xz-utils"
+# libvirt's daemon, its QEMU and node-device drivers and virsh: e2e/libvirt_hostdev (libvirt 10.0+ picks a variant
+# driver through modules.alias; bookworm's 9.0 does not, so bookworm goes without). The test starts the daemon
+# itself: systemd is installed (other packages pull it in) but never runs.
+case $SUITE in
+trixie|sid|unstable) IVM_PACKAGES_BASE="$IVM_PACKAGES_BASE libvirt-daemon libvirt-daemon-driver-qemu"
+	IVM_PACKAGES_BASE="$IVM_PACKAGES_BASE libvirt-daemon-driver-nodedev libvirt-clients" ;;
+esac
 IVM_PACKAGES="$IVM_PACKAGES_BASE${IVM_EXTRA_PACKAGES:+ $IVM_EXTRA_PACKAGES}"
 # Bump when the layout or the content of the cached image changes in a way the package list does not show.
 IVM_IMAGE_FORMAT=4
