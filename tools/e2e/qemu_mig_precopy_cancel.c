@@ -40,7 +40,7 @@ int main(void)
 			diag("[src] device state '%s' before the cancel, not pre-copy", st);
 		mig_print("[src] before the cancel", &x.res);
 		ok = ok && !qmp_ok(&x.src, "{\"execute\":\"migrate_cancel\"}") &&
-		     !mig_wait(&x.src, "cancelled", &x.res);
+		     !mig_wait_cancelled(&x.src, &x.res);
 		if (!ok)
 			case_dump(&x, "cancel during pre-copy failed");
 		case_dst_gone(&x);

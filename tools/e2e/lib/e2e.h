@@ -321,6 +321,12 @@ struct mig_result {
  * every QEMU; see progress.c.
  */
 int mig_wait(struct e2e_qemu *q, const char *final, struct mig_result *r);
+/*
+ * After a migrate_cancel: waits for the end; 0 if "cancelled", or "failed"
+ * with the one error a cancel itself causes when it races the migration
+ * thread (QEMU shuts the return path down first: see l2.c); -1 otherwise.
+ */
+int mig_wait_cancelled(struct e2e_qemu *q, struct mig_result *r);
 void mig_print(const char *what, const struct mig_result *r);
 
 /* Kernel log lines since e2e_init() (or since the last kmsg_mark()). */
