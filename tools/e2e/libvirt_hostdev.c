@@ -64,7 +64,7 @@ static void drop_polkit_notice(char *o)
 	}
 }
 
-/* Runs virsh with @args (NULL terminated, at most 8); its exit status, its output in *@out if @out. */
+/* Runs virsh with up to four arguments (NULL for none); its exit status, its output in *@out if @out. */
 static int virsh(char **out, const char *a0, const char *a1, const char *a2, const char *a3)
 {
 	char *argv[] = { "virsh", "-q", "-c", "qemu:///system", (char *)a0, (char *)a1, (char *)a2,
@@ -577,7 +577,7 @@ static char *dom_state(void)
 {
 	char *out = NULL;
 
-	if (virsh(&out, "domstate", DOM, NULL, NULL)) {
+	if (virsh(&out, "domstate", DOM, NULL, NULL) || !out) {
 		free(out);
 		return NULL;
 	}
