@@ -100,41 +100,13 @@ static int run_quiet(const char *a0, const char *a1, const char *a2, const char 
 	return rc;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t cap = 0, len = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			buf = realloc(buf, cap);
-			if (!buf)
-				abort();
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n);
-	fclose(f);
-	buf[len] = 0;
-	return buf;
-}
-
 static int spill(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "we");
-	int ret = 0;
-
-	if (!f || fputs(text, f) < 0)
-		ret = -1;
-	if (f && fclose(f))
-		ret = -1;
-	if (ret)
+	if (write_file(path, text, strlen(text))) {
 		diag("writing %s: %s", path, strerror(errno));
-	return ret;
+		return -1;
+	}
+	return 0;
 }
 
 /* "vfio_pci:<the rest of the device's modalias>": what libvirt looks up in modules.alias */
@@ -144,7 +116,7 @@ static int vfio_alias(char *buf, size_t len)
 	int ret = -1;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/modalias", g_bdf);
-	m = slurp(path);
+	m = read_file(path, 0);
 	if (m && !strncmp(m, "pci:", 4)) {
 		m[strcspn(m, "\n")] = 0;
 		snprintf(buf, len, "vfio_pci:%s", m + 4);
@@ -170,7 +142,7 @@ static bool alias_resolves(bool verbose)
 	if (vfio_alias(alias, sizeof(alias)) || uname(&u))
 		return false;
 	snprintf(path, sizeof(path), "/lib/modules/%s/modules.alias", u.release);
-	text = slurp(path);
+	text = read_file(path, 0);
 	if (!text) {
 		diag("cannot read %s", path);
 		return false;
@@ -254,7 +226,7 @@ static const char qemu_conf[] =
 
 static int write_conf(void)
 {
-	char *old = slurp(QEMU_CONF);
+	char *old = read_file(QEMU_CONF, 0);
 
 	snprintf(g_conf_orig, sizeof(g_conf_orig), "%s/qemu.conf.orig", e2e_dir());
 	if (old && spill(g_conf_orig, old)) {
@@ -273,7 +245,7 @@ static void restore_conf(void)
 
 	if (!g_conf_saved)
 		return;
-	old = g_conf_had ? slurp(g_conf_orig) : NULL;
+	old = g_conf_had ? read_file(g_conf_orig, 0) : NULL;
 	if (old)
 		spill(QEMU_CONF, old);
 	else
@@ -284,7 +256,7 @@ static void restore_conf(void)
 
 static pid_t read_pid(const char *path)
 {
-	char *s = slurp(path);
+	char *s = read_file(path, 0);
 	pid_t pid = s ? (pid_t)atoi(s) : 0;
 
 	free(s);
@@ -298,13 +270,9 @@ static bool alive(pid_t pid)
 
 static void daemon_log_tail(void)
 {
-	char *log = slurp(g_daemon_log);
+	char *log = read_file(g_daemon_log, 6000);
 
-	if (log) {
-		size_t l = strlen(log);
-
-		diag_text("libvirtd: ", l > 6000 ? log + l - 6000 : log, 40);
-	}
+	diag_text("libvirtd: ", log, 40);
 	free(log);
 }
 
@@ -321,7 +289,7 @@ static void watch_kids(void)
 	int i, n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)g_daemon, (int)g_daemon);
-	list = slurp(path);
+	list = read_file(path, 0);
 	for (p = list; p && *p; ) {
 		pid_t kid = (pid_t)strtol(p, &p, 10);
 

@@ -96,6 +96,10 @@ const char *e2e_vfio_opts(const char *probe_bdf);
 #define E2E_DMALOG_OK		1
 #define E2E_DMALOG_NO_DRIVER	2
 int e2e_can_report(const char *probe_bdf);
+/* A file's contents, malloc'd and NUL-terminated (its last @max bytes if @max), or NULL. */
+char *read_file(const char *path, size_t max);
+/* Writes @len bytes to @path (created or truncated); 0 or -1. */
+int write_file(const char *path, const void *data, size_t len);
 /*
  * Runs @argv (stdout and stderr into *@out, malloc'd, if @out), judged by
  * progress like every wait; its exit status (128 + signal if killed by one),

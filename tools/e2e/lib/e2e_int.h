@@ -23,8 +23,6 @@ extern volatile sig_atomic_t g_abort;		/* 1: signal, 2: watchdog */
 extern uint64_t g_seed;				/* e2e_seed() */
 void child_add(pid_t pid);
 void child_del(pid_t pid);
-char *read_file(const char *path, size_t max);
-int write_file(const char *path, const void *data, size_t len);
 
 /* qmp.c: line I/O on QEMU's sockets and the JSON of QMP replies */
 int write_all(int fd, const char *s, size_t len, struct e2e_wait *w, size_t *sent);
