@@ -4,7 +4,12 @@
 # message. Every scenario is one short `vm.sh check` (the driver's own selftests are left out to keep the boots
 # short) whose output must (1) end in "N passed, N failed, N skipped" with N failed > 0, (2) exit non-zero and
 # (3) contain the scenario's expected message(s). Prints one PASS/FAIL line per scenario and the usual last line.
+# The scenarios run IVM_SELFTEST_JOBS (2) at a time, each in its own run directory (most boot one guest and wait
+# for a stall or a limit: side by side they share the cores instead of leaving one idle); the reports come in the
+# order of this file. Every expected time below is a lower bound: a loaded machine detects a stall later, never
+# sooner.
 #   IVM_SELFTEST_ONLY="tests panic ..."  run only these scenarios
+#   IVM_SELFTEST_JOBS=1                   one at a time
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 B=$IVM_SCRIPTS/tests/broken
@@ -21,14 +26,22 @@ extra() { # NAME FILES... -> a fresh EXTRA_TESTS dir
 	echo "$d"
 }
 
-P=0 F=0
-FAILED=()
-# scenario NAME "EXPECTED-REGEX|||EXPECTED-REGEX..." ENV-ASSIGNMENTS...
+JOBS=${IVM_SELFTEST_JOBS:-2}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "IVM_SELFTEST_JOBS=$JOBS: want a number >= 1"
+NAMES=()
+# scenario NAME "EXPECTED-REGEX|||EXPECTED-REGEX..." ENV-ASSIGNMENTS...: started in the background (at most JOBS at
+# once); its report goes to $WORK/NAME.report, first line PASS or FAIL
 scenario() {
+	local name=$1
+	if [ -n "${IVM_SELFTEST_ONLY:-}" ] && ! [[ " $IVM_SELFTEST_ONLY " == *" $name "* ]]; then return; fi
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+	step "harness-selftest: scenario '$name' started (${*:3})"
+	run_scenario "$@" > "$WORK/$name.report" 2>&1 &
+	NAMES+=("$name")
+}
+run_scenario() {
 	local name=$1 expects=$2 out=$WORK/$1.out rc last why='' e
 	shift 2
-	if [ -n "${IVM_SELFTEST_ONLY:-}" ] && ! [[ " $IVM_SELFTEST_ONLY " == *" $name "* ]]; then return; fi
-	step "harness-selftest: scenario '$name' ($*)"
 	env "$@" "$IVM_SCRIPTS/vm.sh" check > "$out" 2>&1
 	rc=$?
 	last=$(tail -1 "$out")
@@ -46,13 +59,10 @@ scenario() {
 		unset IFS
 	fi
 	if [ -z "$why" ]; then
-		P=$((P + 1))
-		echo "PASS  harness-selftest: $name  ($last; exit $rc)"
+		echo "PASS  harness-selftest: $name  ($last; exit $rc; $(ivm_elapsed) s)"
 		grep -E '^FAIL ' "$out" | sed 's/^/        /' | cut -c1-200
 	else
-		F=$((F + 1))
-		FAILED+=("$name: $why")
-		echo "FAIL  harness-selftest: $name  -- $why (output: $out)"
+		echo "FAIL  harness-selftest: $name  -- $why (output: /tmp/ivm-harness-selftest-$name.out)"
 		tail -25 "$out" | sed 's/^/        /'
 		cp "$out" "/tmp/ivm-harness-selftest-$name.out"
 	fi
@@ -62,7 +72,7 @@ scenario() {
 #    judged by progress: one that stands still is killed after IVM_TEST_STALL, one that burns CPU without end only
 #    by the overall limit IVM_TEST_TIMEOUT, and one that works silently for longer than the stall time passes
 scenario tests \
-	'^FAIL  extra/fail_ktap.sh: selftest_must_fail|||^FAIL  extra/exit_nonzero.sh  -- exited with status 3 without reporting a failing test|||^FAIL  extra/crash.sh  -- CRASHED: killed by signal SIGSEGV|||^FAIL  extra/short_plan.sh  -- only 1 of 3 planned results|||^FAIL  extra/stall.sh  -- STALLED: no output, CPU time or I/O for (1[5-9]|2[0-9]) s \(IVM_TEST_STALL=15\)|||^FAIL  extra/livelock.sh  -- TIMED OUT after 60 s \(IVM_TEST_TIMEOUT|||^PASS  extra/slow_progress.sh: silent_but_busy|||^PASS  extra/fail_ktap.sh: selftest_passes|||no earlier run times.*programs shared round robin' \
+	'^FAIL  extra/fail_ktap.sh: selftest_must_fail|||^FAIL  extra/exit_nonzero.sh  -- exited with status 3 without reporting a failing test|||^FAIL  extra/crash.sh  -- CRASHED: killed by signal SIGSEGV|||^FAIL  extra/short_plan.sh  -- only 1 of 3 planned results|||^FAIL  extra/stall.sh  -- STALLED: no output, CPU time or I/O for (1[5-9]|[2-9][0-9]|[1-9][0-9]{2,}) s \(IVM_TEST_STALL=15\)|||^FAIL  extra/livelock.sh  -- TIMED OUT after 60 s \(IVM_TEST_TIMEOUT|||^PASS  extra/slow_progress.sh: silent_but_busy|||^PASS  extra/fail_ktap.sh: selftest_passes|||no earlier run times.*programs shared round robin' \
 	EXTRA_TESTS="$(extra tests fail_ktap.sh exit_nonzero.sh crash.sh short_plan.sh stall.sh livelock.sh slow_progress.sh)" \
 	IVM_TEST_STALL=15 IVM_TEST_TIMEOUT=60 IVM_HISTORY=0 IVM_ESTIMATES=0
 
@@ -90,7 +100,7 @@ scenario panic \
 # 4. a guest that stands still (no console output, no program heartbeat): the host's watchdog stops it after
 #    IVM_STALL (the guest's own per-program watchdog is off here, IVM_TEST_STALL=0)
 scenario guest-hang \
-	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest HUNG: no progress \(serial console, program heartbeat\) for (6[0-9]|7[0-9]) s \(IVM_STALL=60\)|||^FAIL  extra/guest_hang.sh  -- did not finish' \
+	'^FAIL  harness: (g[0-9]+: )?guest ran to the end  -- guest HUNG: no progress \(serial console, program heartbeat\) for ([6-9][0-9]|[1-9][0-9]{2,}) s \(IVM_STALL=60\)|||^FAIL  extra/guest_hang.sh  -- did not finish' \
 	EXTRA_TESTS="$(extra guest-hang guest_hang.sh)" IVM_TEST_STALL=0 IVM_TEST_TIMEOUT=0 IVM_STALL=60 IVM_GUESTS=1
 
 # 5. a WARN_ON in a module (scripts/tests/kmods/warn, loaded after ours)
@@ -109,6 +119,20 @@ scenario e2e-stall \
 	'^FAIL  extra/e2e_stall.sh: stalled_migration_fails  -- \[src\] (QMP query-migrate|migration: waiting for [a-z|]+): gave up after [0-9]+ s without progress: destination QEMU \(pid [0-9]+, stopped\): no I/O, no CPU time and no migration progress for [0-9]+ s; source QEMU \(pid [0-9]+[^)]*\): last progress|||^PASS  extra/e2e_stall.sh: destination_stopped_while_device_state_moves  \(destination QEMU \(pid [0-9]+\) stopped after writing [0-9]+ MiB|||^PASS  extra/e2e_stall.sh: gave_up_within_stall_time  \(reported [0-9]+ s after the SIGSTOP \(E2E_STALL=20|||^PASS  extra/e2e_stall.sh: qemus_cleaned_up' \
 	EXTRA_TESTS="$(extra e2e-stall e2e_stall.sh)" IVM_NO_E2E= IVM_ONLY='^extra/'
 
+wait
+P=0 F=0
+FAILED=()
+for name in "${NAMES[@]}"; do
+	r=$WORK/$name.report
+	[ -s "$r" ] || echo "FAIL  harness-selftest: $name  -- no report (the scenario's shell died)" > "$r"
+	cat "$r"
+	if head -1 "$r" | grep -q '^PASS '; then
+		P=$((P + 1))
+	else
+		F=$((F + 1))
+		FAILED+=("$name: $(head -1 "$r" | sed 's/^FAIL  harness-selftest: [^ ]*  -- //')")
+	fi
+done
 if [ ${#FAILED[@]} -gt 0 ]; then
 	echo "---- harness self-test failures"
 	for f in "${FAILED[@]}"; do echo "  $f"; done
